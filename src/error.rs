@@ -1,0 +1,33 @@
+//! One error type for the whole pipeline, so every caller (CLI, trainer, wasm) reports
+//! the same clear message instead of panicking.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("empty file: no image data")]
+    Empty,
+    #[error("not a supported image (JPEG, PNG, GIF, WebP, BMP): {0}")]
+    UnsupportedFormat(String),
+    #[error("cannot decode image: {0}")]
+    Decode(String),
+    #[error("image too large: {width}×{height} exceeds the {max}×{max} limit")]
+    TooLarge { width: u32, height: u32, max: u32 },
+    #[error("pixel buffer has {got} bytes, expected {expected} for {width}×{height} RGBA")]
+    BadPixelBuffer {
+        got: usize,
+        expected: usize,
+        width: u32,
+        height: u32,
+    },
+    #[error("model: {0}")]
+    Model(String),
+    #[error("no classifier weights were embedded in this build; train one with `genderlens train`")]
+    NoEmbeddedModel,
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Model(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,134 @@
+//! The classifier network, defined once for the trainer, the CLI and the browser.
+//!
+//! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
+//! global average pooling and one linear layer to two logits (female, male).
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use crate::ops::{channel_stats, conv3x3, max_pool2x2, BatchNormRelu};
+use candle_nn::{linear, Linear, VarBuilder};
+
+/// Input height and width in pixels (RGB). Face crops are resized to this.
+pub const INPUT_SIZE: usize = 64;
+/// Output channels of each stage.
+pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];
+/// Class order of the logits.
+pub const CLASSES: [&str; 2] = ["female", "male"];
+
+/// Momentum of the running statistics, as in PyTorch's default.
+const BN_MOMENTUM: f32 = 0.1;
+const BN_EPS: f32 = 1e-5;
+
+/// conv 3×3 → batch norm → ReLU → max-pool 2×2.
+struct ConvBnRelu {
+    weight: Tensor,
+    gamma: Tensor,
+    beta: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+}
+
+impl ConvBnRelu {
+    fn new(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Self> {
+        // He initialisation for a ReLU network.
+        let stdev = (2.0 / (in_channels * 9) as f64).sqrt();
+        let init = candle_nn::Init::Randn { mean: 0., stdev };
+        let weight = vb.get_with_hints((out_channels, in_channels, 3, 3), "conv.weight", init)?;
+        let bn = vb.pp("bn");
+        Ok(Self {
+            weight,
+            gamma: bn.get_with_hints(out_channels, "weight", candle_nn::Init::Const(1.))?,
+            beta: bn.get_with_hints(out_channels, "bias", candle_nn::Init::Const(0.))?,
+            running_mean: bn.get_with_hints(out_channels, "running_mean", candle_nn::Init::Const(0.))?,
+            running_var: bn.get_with_hints(out_channels, "running_var", candle_nn::Init::Const(1.))?,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = conv3x3(x, &self.weight)?;
+        let (mean, var) = if train {
+            let (mean, var) = channel_stats(&y)?;
+            self.update_running_stats(&mean, &var, y.elem_count() / mean.len())?;
+            (mean, var)
+        } else {
+            (self.running_mean.to_vec1()?, self.running_var.to_vec1()?)
+        };
+        let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
+        let op = BatchNormRelu { mean, inv_std, batch_statistics: train };
+        max_pool2x2(&y.apply_op3(&self.gamma, &self.beta, op)?)
+    }
+
+    fn update_running_stats(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
+        // Only variables (training) are updated; loaded weights are plain tensors.
+        if !self.running_mean.is_variable() {
+            return Ok(());
+        }
+        let unbiased = count as f32 / (count.max(2) - 1) as f32;
+        let blend = |running: &Tensor, batch: Vec<f32>| -> Result<()> {
+            let batch = Tensor::from_vec(batch, running.dims1()?, running.device())?;
+            let updated = ((running.detach() * (1.0 - BN_MOMENTUM) as f64)? + (batch * BN_MOMENTUM as f64)?)?;
+            candle_core::Var::from_tensor(running)?.set(&updated)
+        };
+        blend(&self.running_mean, mean.to_vec())?;
+        blend(&self.running_var, var.iter().map(|v| v * unbiased).collect())
+    }
+}
+
+/// The gender classifier. Input: (batch, 3, INPUT_SIZE, INPUT_SIZE) normalised with
+/// [`crate::preprocess`]; output: (batch, 2) logits in [`CLASSES`] order.
+pub struct GenderNet {
+    stages: Vec<ConvBnRelu>,
+    dropout: f32,
+    head: Linear,
+}
+
+impl GenderNet {
+    pub fn new(vb: VarBuilder) -> Result<Self> {
+        let mut stages = Vec::with_capacity(STAGE_CHANNELS.len());
+        let mut in_channels = 3;
+        for (i, &out) in STAGE_CHANNELS.iter().enumerate() {
+            stages.push(ConvBnRelu::new(in_channels, out, vb.pp(format!("stage{i}")))?);
+            in_channels = out;
+        }
+        let head = linear(in_channels, CLASSES.len(), vb.pp("head"))?;
+        Ok(Self {
+            stages,
+            dropout: 0.3,
+            head,
+        })
+    }
+
+    /// Logits; `train` switches batch norm to batch statistics and enables dropout.
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        // Layers work channel-major (c, batch, h, w) so each conv is one big GEMM.
+        let mut x = x.transpose(0, 1)?.contiguous()?;
+        for stage in &self.stages {
+            x = stage.forward_t(&x, train)?;
+        }
+        let (channels, batch, h, w) = x.dims4()?;
+        let pooled = x.reshape((channels, batch, h * w))?.mean(D::Minus1)?.t()?;
+        let pooled = if train {
+            candle_nn::ops::dropout(&pooled, self.dropout)?
+        } else {
+            pooled
+        };
+        self.head.forward(&pooled)
+    }
+
+    /// Probability of the "male" class for each row of the batch.
+    pub fn p_male(&self, x: &Tensor) -> Result<Vec<f32>> {
+        let probs = candle_nn::ops::softmax_last_dim(&self.forward_t(x, false)?)?;
+        probs.narrow(1, 1, 1)?.flatten_all()?.to_vec1::<f32>()
+    }
+}
+
+/// Builds the network from safetensors bytes (f16 or f32 on disk, f32 in memory).
+pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?)))
+        .collect::<Result<_>>()?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    GenderNet::new(vb)
+}
+

@@ -1,0 +1,382 @@
+//! Hand-written CPU kernels for the two layers whose generic candle implementations
+//! dominate training time: 3×3 "same" patch extraction (im2col) and 2×2 max-pooling.
+//! Both have exact backward passes; `conv3x3` turns a convolution into one GEMM per image
+//! so that forward and both gradients run at matrix-multiply speed.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+
+/// Runs `f(output_chunk, input_chunk, index)` over matching chunks of two buffers and
+/// collects its results in order: in parallel on native builds (the trainer),
+/// sequentially in the browser.
+fn zip_chunks<R, F>(out: &mut [f32], out_chunk: usize, input: &[f32], in_chunk: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(&mut [f32], &[f32], usize) -> R + Send + Sync,
+{
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(out_chunk)
+            .zip(input.par_chunks(in_chunk))
+            .enumerate()
+            .map(|(i, (o, x))| f(o, x, i))
+            .collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    out.chunks_mut(out_chunk)
+        .zip(input.chunks(in_chunk))
+        .enumerate()
+        .map(|(i, (o, x))| f(o, x, i))
+        .collect()
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    let data = match storage {
+        CpuStorage::F32(data) => data,
+        _ => candle_core::bail!("expected f32 storage"),
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("expected a contiguous tensor"),
+    }
+}
+
+/// Patch extraction for a 3×3 "same" convolution in channel-major layout:
+/// (c, batch, h, w) → (c·9, batch·h·w). Row `c·9 + ky·3 + kx` holds, for every pixel of
+/// every image, its (ky-1, kx-1) neighbour (zero outside the image), so it matches a
+/// (out, c, 3, 3) weight and the whole layer is ONE matrix product.
+struct Im2Col3x3;
+
+/// Index ranges of one patch row within ONE channel: (source row start in the input
+/// channel, destination row start in that channel's nine column rows, dx: 0 reads x-1,
+/// 1 reads x, 2 reads x+1).
+fn patch_rows(batch: usize, h: usize, w: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let plane = h * w;
+    (0..9usize).flat_map(move |k| {
+        let (dy, dx) = (k / 3, k % 3);
+        (0..batch).flat_map(move |b| {
+            // Output rows y whose source row y + dy - 1 lies inside the image.
+            (usize::from(dy == 0)..(h + 1 - dy).min(h)).map(move |y| {
+                let src = b * plane + (y + dy - 1) * w;
+                let dst = k * batch * plane + b * plane + y * w;
+                (src, dst, dx)
+            })
+        })
+    })
+}
+
+fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut cols = vec![0f32; channels * 9 * batch * h * w];
+    let per_channel = batch * h * w;
+    zip_chunks(&mut cols, 9 * per_channel, src, per_channel, |cols, src, _| {
+        for (s, d, dx) in patch_rows(batch, h, w) {
+            let (src_row, dst_row) = (&src[s..s + w], &mut cols[d..d + w]);
+            match dx {
+                0 => dst_row[1..].copy_from_slice(&src_row[..w - 1]),
+                1 => dst_row.copy_from_slice(src_row),
+                _ => dst_row[..w - 1].copy_from_slice(&src_row[1..]),
+            }
+        }
+    });
+    cols
+}
+
+/// Adjoint of [`im2col`]: sums each column entry back onto the pixel it was read from.
+fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
+    let per_channel = batch * h * w;
+    let mut dst = vec![0f32; channels * per_channel];
+    zip_chunks(&mut dst, per_channel, cols, 9 * per_channel, |dst, cols, _| {
+        for (s, d, dx) in patch_rows(batch, h, w) {
+            let (out_row, g_row) = (&mut dst[s..s + w], &cols[d..d + w]);
+            let (out_part, g_part) = match dx {
+                0 => (&mut out_row[..w - 1], &g_row[1..]),
+                1 => (&mut out_row[..], g_row),
+                _ => (&mut out_row[1..], &g_row[..w - 1]),
+            };
+            out_part.iter_mut().zip(g_part).for_each(|(o, g)| *o += g);
+        }
+    });
+    dst
+}
+
+impl CustomOp1 for Im2Col3x3 {
+    fn name(&self) -> &'static str {
+        "im2col3x3"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (channels, batch, h, w) = layout.shape().dims4()?;
+        let cols = im2col(contiguous_f32(storage, layout)?, channels, batch, h, w);
+        Ok((CpuStorage::F32(cols), Shape::from((channels * 9, batch * h * w))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let (channels, batch, h, w) = arg.dims4()?;
+        let dst = with_f32(grad_res, |g| col2im(g, channels, batch, h, w))?;
+        Ok(Some(Tensor::from_vec(dst, arg.shape(), arg.device())?))
+    }
+}
+
+/// 3×3 convolution, stride 1, zero padding 1, no bias, in channel-major layout.
+/// `x`: (in, batch, h, w) f32; `weight`: (out, in, 3, 3) as for candle's `conv2d`;
+/// result: (out, batch, h, w).
+pub fn conv3x3(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let (channels, batch, h, w) = x.dims4()?;
+    let out_channels = weight.dim(0)?;
+    let columns = x.contiguous()?.apply_op1(Im2Col3x3)?;
+    weight
+        .reshape((out_channels, channels * 9))?
+        .matmul(&columns)?
+        .reshape((out_channels, batch, h, w))
+}
+
+/// 2×2 max-pooling with stride 2 (odd trailing rows/columns are dropped, as in candle).
+struct MaxPool2x2;
+
+impl CustomOp1 for MaxPool2x2 {
+    fn name(&self) -> &'static str {
+        "maxpool2x2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (batch, channels, h, w) = layout.shape().dims4()?;
+        let src = contiguous_f32(storage, layout)?;
+        let (oh, ow) = (h / 2, w / 2);
+        let mut out = vec![0f32; batch * channels * oh * ow];
+        zip_chunks(&mut out, oh * ow, src, h * w, |out, plane, _| {
+            for y in 0..oh {
+                let top = &plane[2 * y * w..];
+                let bottom = &plane[(2 * y + 1) * w..];
+                for x in 0..ow {
+                    out[y * ow + x] = top[2 * x].max(top[2 * x + 1]).max(bottom[2 * x]).max(bottom[2 * x + 1]);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((batch, channels, oh, ow))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let (_, _, h, w) = arg.dims4()?;
+        let (oh, ow) = (h / 2, w / 2);
+        let mut dst = vec![0f32; arg.elem_count()];
+        with_f32(arg, |input| {
+            with_f32(grad_res, |grads| {
+                zip_chunks(&mut dst, h * w, input, h * w, |out, plane, p| {
+                    let grads = &grads[p * oh * ow..(p + 1) * oh * ow];
+                    for y in 0..oh {
+                        for x in 0..ow {
+                            // The gradient goes to the first maximum of the window, like PyTorch.
+                            let window = [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
+                            let at = window.into_iter().reduce(|a, b| if plane[b] > plane[a] { b } else { a });
+                            out[at.unwrap_or(0)] += grads[y * ow + x];
+                        }
+                    }
+                })
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(dst, arg.shape(), arg.device())?))
+    }
+}
+
+/// 2×2 max-pooling, stride 2, with a fast exact backward pass.
+pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(MaxPool2x2)
+}
+
+/// Runs `f` on the f32 values of a tensor without copying when it is contiguous.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => Ok(f(contiguous_f32(cpu, layout)?)),
+        _ => candle_core::bail!("expected a CPU tensor"),
+    }
+}
+
+/// Per-channel mean and (biased) variance of a channel-major (c, batch, h, w) tensor.
+pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+    let channels = x.dim(0)?;
+    with_f32(x, |data| {
+        data.chunks_exact(data.len() / channels)
+            .map(|chunk| {
+                let n = chunk.len() as f64;
+                let mean = chunk.iter().map(|&v| v as f64).sum::<f64>() / n;
+                let var = chunk.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                (mean as f32, var as f32)
+            })
+            .unzip()
+    })
+}
+
+/// Fused batch norm (with the given statistics) + affine + ReLU: one pass forward and
+/// one pass backward instead of a dozen full-size temporaries through generic ops.
+/// Arguments: x (c, batch, h, w) channel-major, gamma (c), beta (c).
+pub struct BatchNormRelu {
+    pub mean: Vec<f32>,
+    pub inv_std: Vec<f32>,
+    /// True when `mean`/`inv_std` come from this batch: the backward pass then also
+    /// differentiates through the statistics (standard training-mode batch norm).
+    pub batch_statistics: bool,
+}
+
+impl CustomOp3 for BatchNormRelu {
+    fn name(&self) -> &'static str {
+        "batchnorm-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let channels = l1.shape().dims()[0];
+        let (x, gamma, beta) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+        let mut out = vec![0f32; x.len()];
+        let per_channel = x.len() / channels;
+        zip_chunks(&mut out, per_channel, x, per_channel, |out, x, c| {
+            let scale = gamma[c] * self.inv_std[c];
+            let shift = beta[c] - self.mean[c] * scale;
+            out.iter_mut().zip(x).for_each(|(o, &v)| *o = (v * scale + shift).max(0.0));
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let channels = x.dim(0)?;
+        let plane = x.elem_count() / channels;
+        let gamma = gamma.to_vec1::<f32>()?;
+        // Per channel: g = upstream gradient through the ReLU, dβ = Σg, dγ = Σg·x̂, then
+        // dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)) with batch statistics.
+        let mut grad_x = vec![0f32; x.elem_count()];
+        let sums: Vec<(f32, f32)> = with_f32(res, |y| {
+            with_f32(grad_res, |g| {
+                with_f32(x, |xs| {
+                    zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
+                        let range = c * plane..(c + 1) * plane;
+                        let (yc, gc) = (&y[range.clone()], &g[range]);
+                        let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
+                        let (mut sg, mut sgx) = (0f32, 0f32);
+                        for ((o, (&yv, &gv)), &xv) in gx.iter_mut().zip(yc.iter().zip(gc)).zip(xc) {
+                            let g = if yv > 0.0 { gv } else { 0.0 };
+                            sg += g;
+                            sgx += g * (xv - mean) * inv_std;
+                            *o = g;
+                        }
+                        let k = gamma[c] * inv_std;
+                        if self.batch_statistics {
+                            let (mb, mg) = (sg / plane as f32, sgx / plane as f32);
+                            for (o, &xv) in gx.iter_mut().zip(xc) {
+                                *o = k * (*o - mb - (xv - mean) * inv_std * mg);
+                            }
+                        } else {
+                            gx.iter_mut().for_each(|o| *o *= k);
+                        }
+                        (sg, sgx)
+                    })
+                })
+            })
+        })???;
+        let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(grad_x, x.shape(), dev)?),
+            Some(Tensor::from_vec(d_gamma, channels, dev)?),
+            Some(Tensor::from_vec(d_beta, channels, dev)?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn conv3x3_matches_candle_conv2d() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1., (2, 5, 7, 6), &dev)?;
+        let w = Tensor::randn(0f32, 1., (4, 5, 3, 3), &dev)?;
+        let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
+        let diff = max_diff(&ours, &x.conv2d(&w, 1, 1, 1, 1)?);
+        assert!(diff < 1e-4, "max abs difference {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn conv3x3_gradients_match_candle_conv2d() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1., (2, 3, 5, 4), &dev)?;
+        let w = Var::randn(0f32, 1., (6, 3, 3, 3), &dev)?;
+        let target = Tensor::randn(0f32, 1., (2, 6, 5, 4), &dev)?;
+        let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
+        let ours = (ours * &target)?.sum_all()?.backward()?;
+        let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &target)?.sum_all()?.backward()?;
+        for var in [x.as_tensor(), w.as_tensor()] {
+            let diff = max_diff(ours.get(var).unwrap(), reference.get(var).unwrap());
+            assert!(diff < 1e-3, "gradient differs by {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn max_pool_and_gradient_match_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1., (2, 3, 6, 4), &dev)?;
+        let target = Tensor::randn(0f32, 1., (2, 3, 3, 2), &dev)?;
+        let ours = max_pool2x2(&x)?;
+        let reference = x.max_pool2d(2)?;
+        assert!(max_diff(&ours, &reference) == 0.0);
+        let g_ours = (ours * &target)?.sum_all()?.backward()?;
+        let g_ref = (reference * &target)?.sum_all()?.backward()?;
+        let diff = max_diff(g_ours.get(&x).unwrap(), g_ref.get(&x).unwrap());
+        assert!(diff < 1e-6, "gradient differs by {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn batchnorm_relu_matches_composite_ops() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0.5f32, 2., (4, 3, 5, 6), &dev)?;
+        let gamma = Var::randn(1f32, 0.3, 3, &dev)?;
+        let beta = Var::randn(0f32, 0.3, 3, &dev)?;
+        let target = Tensor::randn(0f32, 1., (4, 3, 5, 6), &dev)?;
+        let x_cm = x.transpose(0, 1)?.contiguous()?;
+        let (mean, var) = channel_stats(&x_cm)?;
+        let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
+        let op = BatchNormRelu { mean, inv_std, batch_statistics: true };
+        let ours = x_cm.apply_op3(&gamma, &beta, op)?.transpose(0, 1)?;
+        // Reference: training-mode batch norm written with differentiable candle ops.
+        let bshape = (1, 3, 1, 1);
+        let mu = x.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
+        let centered = x.broadcast_sub(&mu)?;
+        let v = centered.sqr()?.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
+        let reference = centered
+            .broadcast_div(&(v + 1e-5)?.sqrt()?)?
+            .broadcast_mul(&gamma.reshape(bshape)?)?
+            .broadcast_add(&beta.reshape(bshape)?)?
+            .relu()?;
+        assert!(max_diff(&ours, &reference) < 1e-4);
+        let g_ours = (ours * &target)?.sum_all()?.backward()?;
+        let g_ref = (reference * &target)?.sum_all()?.backward()?;
+        for var in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
+            let diff = max_diff(g_ours.get(var).unwrap(), g_ref.get(var).unwrap());
+            assert!(diff < 1e-3, "gradient differs by {diff}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Training-time augmentation on network-sized faces: the original recipe (flip, rotation,
+//! zoom, brightness, contrast) plus a small shift, as one random affine warp.
+
+use image::{Rgb, RgbImage};
+use rand::Rng;
+
+/// Ranges of the random transforms.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Augmentation {
+    pub max_rotation_deg: f32,
+    pub max_zoom: f32,
+    pub max_shift: f32,
+    pub max_brightness: f32,
+    pub max_contrast: f32,
+}
+
+impl Default for Augmentation {
+    fn default() -> Self {
+        Self {
+            max_rotation_deg: 12.0,
+            max_zoom: 0.1,
+            max_shift: 0.06,
+            max_brightness: 0.2,
+            max_contrast: 0.2,
+        }
+    }
+}
+
+impl Augmentation {
+    pub fn apply(&self, face: &RgbImage, rng: &mut impl Rng) -> RgbImage {
+        let (w, h) = face.dimensions();
+        let flip = rng.random_bool(0.5);
+        let angle = rng.random_range(-self.max_rotation_deg..=self.max_rotation_deg).to_radians();
+        let zoom = 1.0 + rng.random_range(-self.max_zoom..=self.max_zoom);
+        let shift_x = rng.random_range(-self.max_shift..=self.max_shift) * w as f32;
+        let shift_y = rng.random_range(-self.max_shift..=self.max_shift) * h as f32;
+        let brightness = rng.random_range(-self.max_brightness..=self.max_brightness) * 255.0;
+        let contrast = 1.0 + rng.random_range(-self.max_contrast..=self.max_contrast);
+
+        // Inverse map: output pixel → source position (rotate and scale about the centre).
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        let (sin, cos) = angle.sin_cos();
+        let mean = mean_intensity(face);
+        let mut out = RgbImage::new(w, h);
+        for (x, y, pixel) in out.enumerate_pixels_mut() {
+            let dx = x as f32 + 0.5 - cx - shift_x;
+            let dy = y as f32 + 0.5 - cy - shift_y;
+            let mut sx = (cos * dx + sin * dy) / zoom + cx - 0.5;
+            let sy = (-sin * dx + cos * dy) / zoom + cy - 0.5;
+            if flip {
+                sx = w as f32 - 1.0 - sx;
+            }
+            let src = bilinear(face, sx, sy);
+            *pixel = Rgb(src.map(|v| ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0) as u8));
+        }
+        out
+    }
+}
+
+fn mean_intensity(face: &RgbImage) -> f32 {
+    let sum: u64 = face.as_raw().iter().map(|&v| v as u64).sum();
+    sum as f32 / face.as_raw().len().max(1) as f32
+}
+
+/// Bilinear sample with edge clamping (no black corners after rotation).
+fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = img.dimensions();
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |xx, yy| img.get_pixel(xx, yy).0.map(|v| v as f32);
+    let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+    std::array::from_fn(|i| {
+        let top = a[i] + (b[i] - a[i]) * fx;
+        let bottom = c[i] + (d[i] - c[i]) * fx;
+        top + (bottom - top) * fy
+    })
+}

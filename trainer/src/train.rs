@@ -1,0 +1,433 @@
+//! `genderlens train`: the training loop, checkpoints, resume and the exported model.
+
+use crate::adam::AdamW;
+use crate::augment::Augmentation;
+use crate::dataset::{FaceCache, FileList};
+use crate::evaluate::evaluate_cache;
+use crate::metrics::Metrics;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use genderlens::model::GenderNet;
+use genderlens::preprocess::faces_to_tensor;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+#[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+pub struct TrainArgs {
+    /// Dataset in the Kaggle layout: Training/{female,male}, Validation/{female,male}.
+    #[arg(long, default_value = "../shared/datasets/gender")]
+    pub data: PathBuf,
+    /// Where the model (<name>.safetensors + <name>.json) is written.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "genderlens")]
+    pub name: String,
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate (linear warm-up, then cosine decay to zero).
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f64,
+    /// Stop when the validation loss has not improved for this many epochs.
+    #[arg(long, default_value_t = 3)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use at most this many images per class and split (quick experiments, tests).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Continue from the checkpoint of an interrupted run with the same --out and --name.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop (as if interrupted, checkpoint saved) after this many batches; for tests.
+    #[arg(long, hide = true)]
+    pub stop_after_batches: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Everything besides tensors that a checkpoint must restore.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Progress {
+    args: TrainArgs,
+    /// Next epoch to run (0-based) and the batch within it to start from.
+    epoch: usize,
+    batch: usize,
+    optimizer_step: usize,
+    history: Vec<EpochRecord>,
+    best_val_loss: f64,
+    epochs_without_improvement: usize,
+    /// Partial sums of the interrupted epoch: (loss·n, correct, n, seconds).
+    partial: (f64, usize, usize, f64),
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub fn run(args: TrainArgs, command: String) -> Result<()> {
+    let train_dir = args.data.join("Training");
+    let val_dir = args.data.join("Validation");
+    let train_files = limited(FileList::scan(&train_dir)?, args.limit);
+    let val_files = limited(FileList::scan(&val_dir)?, args.limit);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let checkpoint = args.out.join(format!("{}.checkpoint.safetensors", args.name));
+
+    let started = Instant::now();
+    let train = load_split("Training", &train_files);
+    let val = load_split("Validation", &val_files);
+    let decode_seconds = started.elapsed().as_secs_f64();
+    for (split, cache) in [("Training", &train), ("Validation", &val)] {
+        if cache.is_empty() {
+            bail!("no readable images in {split}");
+        }
+        for (path, why) in cache.skipped.iter().take(5) {
+            eprintln!("skipped {}: {why}", path.display());
+        }
+    }
+
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
+    let mut progress = if args.resume {
+        restore(&checkpoint, &varmap, &mut optimizer)?
+    } else {
+        Progress {
+            args: args.clone(),
+            epoch: 0,
+            batch: 0,
+            optimizer_step: 0,
+            history: vec![],
+            best_val_loss: f64::INFINITY,
+            epochs_without_improvement: 0,
+            partial: (0.0, 0, 0, 0.0),
+        }
+    };
+    if args.resume {
+        // The run's own settings win, except how long to run, so a run can be extended.
+        let epochs = args.epochs;
+        progress.args = TrainArgs { resume: true, epochs, stop_after_batches: args.stop_after_batches, ..progress.args };
+        println!("resuming at epoch {} batch {}", progress.epoch + 1, progress.batch);
+    }
+    let args = progress.args.clone();
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+
+    let augmentation = Augmentation::default();
+    let batches_per_epoch = train.len().div_ceil(args.batch_size);
+    let total_steps = batches_per_epoch * args.epochs;
+    let warmup_steps = (batches_per_epoch / 2).max(1);
+    let mut best_weights = snapshot(&varmap)?;
+    let mut batches_run = 0usize;
+
+    while progress.epoch < args.epochs {
+        let epoch = progress.epoch;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(args.seed ^ (epoch as u64) << 32));
+        let bar = epoch_bar(epoch, args.epochs, batches_per_epoch);
+        bar.set_position(progress.batch as u64);
+        let (mut loss_sum, mut correct, mut seen, seconds_before) = progress.partial;
+        let epoch_start = Instant::now();
+
+        for batch_index in progress.batch..batches_per_epoch {
+            let indices = &order[batch_index * args.batch_size..((batch_index + 1) * args.batch_size).min(train.len())];
+            let (inputs, targets) = make_batch(&train, indices, &augmentation, args.seed, epoch, &device)?;
+            optimizer.lr = learning_rate(args.lr, optimizer.step, warmup_steps, total_steps);
+            let logits = net.forward_t(&inputs, true)?;
+            let loss = smoothed_cross_entropy(&logits, &targets, args.label_smoothing)?;
+            optimizer.step(&loss.backward()?)?;
+
+            let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
+            let truth = targets.to_vec1::<u32>()?;
+            correct += predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+            loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
+            seen += indices.len();
+            let elapsed = seconds_before + epoch_start.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "loss {:.3} acc {:.1}% {:.0} img/s",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64,
+                seen as f64 / elapsed
+            ));
+            bar.inc(1);
+            batches_run += 1;
+
+            let stop_requested = INTERRUPTED.load(Ordering::SeqCst)
+                || args.stop_after_batches.is_some_and(|n| batches_run >= n);
+            if stop_requested {
+                progress.batch = batch_index + 1;
+                progress.optimizer_step = optimizer.step;
+                progress.partial = (loss_sum, correct, seen, elapsed);
+                save_checkpoint(&checkpoint, &varmap, &optimizer, &progress)?;
+                bar.abandon_with_message("interrupted");
+                println!("interrupted: checkpoint saved; continue with `genderlens train --resume` (same --out/--name)");
+                std::process::exit(130);
+            }
+        }
+        let seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+
+        let (val_metrics, val_loss) = evaluate_cache(&net, &val, &device)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_accuracy: val_metrics.accuracy,
+            seconds,
+            images_per_second: seen as f64 / seconds,
+        };
+        println!(
+            "epoch {}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
+            record.epoch,
+            args.epochs,
+            record.train_loss,
+            100.0 * record.train_accuracy,
+            record.val_loss,
+            100.0 * record.val_accuracy,
+            record.seconds,
+            record.images_per_second
+        );
+        progress.history.push(record);
+        if val_loss < progress.best_val_loss {
+            progress.best_val_loss = val_loss;
+            progress.epochs_without_improvement = 0;
+            best_weights = snapshot(&varmap)?;
+        } else {
+            progress.epochs_without_improvement += 1;
+        }
+        progress.epoch += 1;
+        progress.batch = 0;
+        progress.partial = (0.0, 0, 0, 0.0);
+        progress.optimizer_step = optimizer.step;
+        save_checkpoint(&checkpoint, &varmap, &optimizer, &progress)?;
+        if progress.epochs_without_improvement >= args.patience {
+            println!("early stop: validation loss has not improved for {} epochs", args.patience);
+            break;
+        }
+    }
+
+    export(&args, &command, &best_weights, &progress, &train_files, &val_files, &train, &val, decode_seconds, &device)?;
+    std::fs::remove_file(&checkpoint).ok();
+    Ok(())
+}
+
+fn limited(mut list: FileList, limit: Option<usize>) -> FileList {
+    if let Some(limit) = limit {
+        let mut taken = [0usize; 2];
+        list.files.retain(|(_, label)| {
+            taken[*label as usize] += 1;
+            taken[*label as usize] <= limit
+        });
+    }
+    list
+}
+
+fn load_split(name: &str, files: &FileList) -> FaceCache {
+    let bar = ProgressBar::new(files.files.len() as u64).with_style(
+        ProgressStyle::with_template("decoding {prefix:10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    let cache = FaceCache::load(files, &bar);
+    bar.finish_and_clear();
+    println!(
+        "{name}: {} images ({} female, {} male), {} unreadable skipped",
+        cache.len(),
+        cache.labels.iter().filter(|&&l| l == 0).count(),
+        cache.labels.iter().filter(|&&l| l == 1).count(),
+        cache.skipped.len()
+    );
+    cache
+}
+
+fn epoch_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64).with_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
+
+/// Trainable variables by name: everything except batch-norm running statistics.
+fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut vars: Vec<(String, Var)> = data
+        .iter()
+        .filter(|(name, _)| !name.contains("running_"))
+        .map(|(name, var)| (name.clone(), var.clone()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+    let data = varmap.data().lock().expect("varmap lock");
+    Ok(data.iter().map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy"))).collect())
+}
+
+fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let progress = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
+    peak * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
+}
+
+fn make_batch(
+    cache: &FaceCache,
+    indices: &[usize],
+    augmentation: &Augmentation,
+    seed: u64,
+    epoch: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let faces: Vec<_> = indices
+        .par_iter()
+        .map(|&i| {
+            // One RNG per (epoch, image): batches are reproducible, also after --resume.
+            let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((epoch as u64) << 40) ^ i as u64);
+            augmentation.apply(&cache.face(i), &mut rng)
+        })
+        .collect();
+    let labels: Vec<u32> = indices.iter().map(|&i| cache.labels[i]).collect();
+    let n = labels.len();
+    Ok((faces_to_tensor(&faces, device)?, Tensor::from_vec(labels, n, device)?))
+}
+
+/// Cross-entropy against targets smoothed towards the uniform distribution.
+pub fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, smoothing: f64) -> candle_core::Result<Tensor> {
+    let classes = logits.dim(1)?;
+    let log_probs = candle_nn::ops::log_softmax(logits, 1)?;
+    let one_hot = candle_nn::encoding::one_hot(targets.clone(), classes, 1f32, 0f32)?;
+    let soft = ((one_hot * (1.0 - smoothing))? + smoothing / classes as f64)?;
+    (soft * log_probs)?.sum(1)?.mean_all()?.neg()
+}
+
+fn save_checkpoint(path: &Path, varmap: &VarMap, optimizer: &AdamW, progress: &Progress) -> Result<()> {
+    let mut tensors = snapshot(varmap)?;
+    tensors.extend(optimizer.state());
+    let meta = serde_json::to_vec(progress)?;
+    let n = meta.len();
+    tensors.insert("meta.json".into(), Tensor::from_vec(meta, n, &Device::Cpu)?);
+    write_atomically(path, |tmp| Ok(candle_core::safetensors::save(&tensors, tmp)?))
+}
+
+fn restore(path: &Path, varmap: &VarMap, optimizer: &mut AdamW) -> Result<Progress> {
+    if !path.exists() {
+        bail!("no checkpoint to resume at {}", path.display());
+    }
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let meta = tensors.get("meta.json").context("checkpoint has no meta.json")?.to_vec1::<u8>()?;
+    let progress: Progress = serde_json::from_slice(&meta).context("checkpoint metadata")?;
+    for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+        let saved = tensors.get(name).with_context(|| format!("checkpoint lacks tensor {name}"))?;
+        var.set(saved).with_context(|| format!("checkpoint tensor {name}"))?;
+    }
+    optimizer.load_state(&tensors, progress.optimizer_step)?;
+    Ok(progress)
+}
+
+/// Writes through a temporary file in the same folder, then renames: a killed process
+/// never leaves a half-written file under the final name.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ModelReport<'a> {
+    name: &'a str,
+    command: &'a str,
+    dtype: &'static str,
+    weights_bytes: u64,
+    input_size: usize,
+    stage_channels: [usize; 4],
+    data: serde_json::Value,
+    settings: &'a TrainArgs,
+    augmentation: Augmentation,
+    epochs_run: usize,
+    decode_seconds: f64,
+    train_seconds: f64,
+    history: &'a [EpochRecord],
+    validation: Metrics,
+    validation_loss: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export(
+    args: &TrainArgs,
+    command: &str,
+    weights: &HashMap<String, Tensor>,
+    progress: &Progress,
+    train_files: &FileList,
+    val_files: &FileList,
+    train: &FaceCache,
+    val: &FaceCache,
+    decode_seconds: f64,
+    device: &Device,
+) -> Result<()> {
+    // f16 halves the download; the metrics below are measured on these exact f16 weights.
+    let half: HashMap<String, Tensor> =
+        weights.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F16)?))).collect::<Result<_>>()?;
+    let model_path = args.out.join(format!("{}.safetensors", args.name));
+    write_atomically(&model_path, |tmp| Ok(candle_core::safetensors::save(&half, tmp)?))?;
+    let bytes = std::fs::read(&model_path)?;
+    let net = genderlens::model::load_from_safetensors(&bytes, device)?;
+    let (validation, validation_loss) = evaluate_cache(&net, val, device)?;
+    println!(
+        "exported {} ({} bytes, f16): validation accuracy {:.2}% on {} images",
+        model_path.display(),
+        bytes.len(),
+        100.0 * validation.accuracy,
+        validation.images
+    );
+    let report = ModelReport {
+        name: &args.name,
+        command,
+        dtype: "f16",
+        weights_bytes: bytes.len() as u64,
+        input_size: genderlens::model::INPUT_SIZE,
+        stage_channels: genderlens::model::STAGE_CHANNELS,
+        data: serde_json::json!({
+            "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len()},
+            "validation": {"female": val_files.count(0), "male": val_files.count(1), "used": val.len(), "unreadable": val.skipped.len()},
+        }),
+        settings: args,
+        augmentation: Augmentation::default(),
+        epochs_run: progress.history.len(),
+        decode_seconds,
+        train_seconds: progress.history.iter().map(|r| r.seconds).sum(),
+        history: &progress.history,
+        validation,
+        validation_loss,
+    };
+    let json_path = args.out.join(format!("{}.json", args.name));
+    write_atomically(&json_path, |tmp| Ok(std::fs::write(tmp, serde_json::to_string_pretty(&report)? + "\n")?))?;
+    Ok(())
+}
