@@ -32,6 +32,12 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
             "unrecognised file signature".to_string(),
         ));
     }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !has_jpeg_end(bytes) {
+        // The JPEG decoder would fill the missing part with grey; say what happened instead.
+        return Err(Error::Decode(
+            "truncated JPEG (no end-of-image marker)".into(),
+        ));
+    }
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     if width > MAX_SIDE || height > MAX_SIDE {
@@ -49,6 +55,13 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
         image.apply_orientation(orientation);
     }
     Ok(image.into_rgb8())
+}
+
+/// Whether a JPEG's end-of-image marker (FF D9) is present near the end of the file; some
+/// cameras append a trailer after it, so the last few KiB are searched.
+fn has_jpeg_end(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Wraps a canvas `ImageData`-style RGBA buffer as RGB.

@@ -20,7 +20,9 @@ pub enum Error {
     },
     #[error("model: {0}")]
     Model(String),
-    #[error("no classifier weights were embedded in this build; train one with `genderlens train`")]
+    #[error(
+        "no classifier weights were embedded in this build; train one with `genderlens train`"
+    )]
     NoEmbeddedModel,
 }
 

@@ -1,10 +1,18 @@
 //! GenderLens: face detection (rustface) + gender classification (candle CNN), one pipeline
 //! shared by the trainer, the command line and the browser.
 
+pub mod classifier;
+pub mod crop;
 pub mod decode;
+pub mod detect;
 pub mod error;
 pub mod model;
 pub mod ops;
+pub mod pipeline;
 pub mod preprocess;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
+pub use classifier::Classifier;
 pub use error::{Error, Result};
+pub use pipeline::{Analysis, Face, Pipeline};

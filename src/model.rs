@@ -3,8 +3,8 @@
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male).
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
 use crate::ops::{channel_stats, conv3x3, max_pool2x2, BatchNormRelu};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
 /// Input height and width in pixels (RGB). Face crops are resized to this.
@@ -38,8 +38,16 @@ impl ConvBnRelu {
             weight,
             gamma: bn.get_with_hints(out_channels, "weight", candle_nn::Init::Const(1.))?,
             beta: bn.get_with_hints(out_channels, "bias", candle_nn::Init::Const(0.))?,
-            running_mean: bn.get_with_hints(out_channels, "running_mean", candle_nn::Init::Const(0.))?,
-            running_var: bn.get_with_hints(out_channels, "running_var", candle_nn::Init::Const(1.))?,
+            running_mean: bn.get_with_hints(
+                out_channels,
+                "running_mean",
+                candle_nn::Init::Const(0.),
+            )?,
+            running_var: bn.get_with_hints(
+                out_channels,
+                "running_var",
+                candle_nn::Init::Const(1.),
+            )?,
         })
     }
 
@@ -53,7 +61,11 @@ impl ConvBnRelu {
             (self.running_mean.to_vec1()?, self.running_var.to_vec1()?)
         };
         let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
-        let op = BatchNormRelu { mean, inv_std, batch_statistics: train };
+        let op = BatchNormRelu {
+            mean,
+            inv_std,
+            batch_statistics: train,
+        };
         max_pool2x2(&y.apply_op3(&self.gamma, &self.beta, op)?)
     }
 
@@ -65,11 +77,15 @@ impl ConvBnRelu {
         let unbiased = count as f32 / (count.max(2) - 1) as f32;
         let blend = |running: &Tensor, batch: Vec<f32>| -> Result<()> {
             let batch = Tensor::from_vec(batch, running.dims1()?, running.device())?;
-            let updated = ((running.detach() * (1.0 - BN_MOMENTUM) as f64)? + (batch * BN_MOMENTUM as f64)?)?;
+            let updated =
+                ((running.detach() * (1.0 - BN_MOMENTUM) as f64)? + (batch * BN_MOMENTUM as f64)?)?;
             candle_core::Var::from_tensor(running)?.set(&updated)
         };
         blend(&self.running_mean, mean.to_vec())?;
-        blend(&self.running_var, var.iter().map(|v| v * unbiased).collect())
+        blend(
+            &self.running_var,
+            var.iter().map(|v| v * unbiased).collect(),
+        )
     }
 }
 
@@ -86,7 +102,11 @@ impl GenderNet {
         let mut stages = Vec::with_capacity(STAGE_CHANNELS.len());
         let mut in_channels = 3;
         for (i, &out) in STAGE_CHANNELS.iter().enumerate() {
-            stages.push(ConvBnRelu::new(in_channels, out, vb.pp(format!("stage{i}")))?);
+            stages.push(ConvBnRelu::new(
+                in_channels,
+                out,
+                vb.pp(format!("stage{i}")),
+            )?);
             in_channels = out;
         }
         let head = linear(in_channels, CLASSES.len(), vb.pp("head"))?;
@@ -131,4 +151,3 @@ pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet>
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
     GenderNet::new(vb)
 }
-

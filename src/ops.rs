@@ -8,7 +8,13 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Stora
 /// Runs `f(output_chunk, input_chunk, index)` over matching chunks of two buffers and
 /// collects its results in order: in parallel on native builds (the trainer),
 /// sequentially in the browser.
-fn zip_chunks<R, F>(out: &mut [f32], out_chunk: usize, input: &[f32], in_chunk: usize, f: F) -> Vec<R>
+fn zip_chunks<R, F>(
+    out: &mut [f32],
+    out_chunk: usize,
+    input: &[f32],
+    in_chunk: usize,
+    f: F,
+) -> Vec<R>
 where
     R: Send,
     F: Fn(&mut [f32], &[f32], usize) -> R + Send + Sync,
@@ -68,16 +74,22 @@ fn patch_rows(batch: usize, h: usize, w: usize) -> impl Iterator<Item = (usize, 
 fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
     let mut cols = vec![0f32; channels * 9 * batch * h * w];
     let per_channel = batch * h * w;
-    zip_chunks(&mut cols, 9 * per_channel, src, per_channel, |cols, src, _| {
-        for (s, d, dx) in patch_rows(batch, h, w) {
-            let (src_row, dst_row) = (&src[s..s + w], &mut cols[d..d + w]);
-            match dx {
-                0 => dst_row[1..].copy_from_slice(&src_row[..w - 1]),
-                1 => dst_row.copy_from_slice(src_row),
-                _ => dst_row[..w - 1].copy_from_slice(&src_row[1..]),
+    zip_chunks(
+        &mut cols,
+        9 * per_channel,
+        src,
+        per_channel,
+        |cols, src, _| {
+            for (s, d, dx) in patch_rows(batch, h, w) {
+                let (src_row, dst_row) = (&src[s..s + w], &mut cols[d..d + w]);
+                match dx {
+                    0 => dst_row[1..].copy_from_slice(&src_row[..w - 1]),
+                    1 => dst_row.copy_from_slice(src_row),
+                    _ => dst_row[..w - 1].copy_from_slice(&src_row[1..]),
+                }
             }
-        }
-    });
+        },
+    );
     cols
 }
 
@@ -85,17 +97,23 @@ fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec
 fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
     let per_channel = batch * h * w;
     let mut dst = vec![0f32; channels * per_channel];
-    zip_chunks(&mut dst, per_channel, cols, 9 * per_channel, |dst, cols, _| {
-        for (s, d, dx) in patch_rows(batch, h, w) {
-            let (out_row, g_row) = (&mut dst[s..s + w], &cols[d..d + w]);
-            let (out_part, g_part) = match dx {
-                0 => (&mut out_row[..w - 1], &g_row[1..]),
-                1 => (&mut out_row[..], g_row),
-                _ => (&mut out_row[1..], &g_row[..w - 1]),
-            };
-            out_part.iter_mut().zip(g_part).for_each(|(o, g)| *o += g);
-        }
-    });
+    zip_chunks(
+        &mut dst,
+        per_channel,
+        cols,
+        9 * per_channel,
+        |dst, cols, _| {
+            for (s, d, dx) in patch_rows(batch, h, w) {
+                let (out_row, g_row) = (&mut dst[s..s + w], &cols[d..d + w]);
+                let (out_part, g_part) = match dx {
+                    0 => (&mut out_row[..w - 1], &g_row[1..]),
+                    1 => (&mut out_row[..], g_row),
+                    _ => (&mut out_row[1..], &g_row[..w - 1]),
+                };
+                out_part.iter_mut().zip(g_part).for_each(|(o, g)| *o += g);
+            }
+        },
+    );
     dst
 }
 
@@ -107,7 +125,10 @@ impl CustomOp1 for Im2Col3x3 {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (channels, batch, h, w) = layout.shape().dims4()?;
         let cols = im2col(contiguous_f32(storage, layout)?, channels, batch, h, w);
-        Ok((CpuStorage::F32(cols), Shape::from((channels * 9, batch * h * w))))
+        Ok((
+            CpuStorage::F32(cols),
+            Shape::from((channels * 9, batch * h * w)),
+        ))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
@@ -148,7 +169,10 @@ impl CustomOp1 for MaxPool2x2 {
                 let top = &plane[2 * y * w..];
                 let bottom = &plane[(2 * y + 1) * w..];
                 for x in 0..ow {
-                    out[y * ow + x] = top[2 * x].max(top[2 * x + 1]).max(bottom[2 * x]).max(bottom[2 * x + 1]);
+                    out[y * ow + x] = top[2 * x]
+                        .max(top[2 * x + 1])
+                        .max(bottom[2 * x])
+                        .max(bottom[2 * x + 1]);
                 }
             }
         });
@@ -166,8 +190,16 @@ impl CustomOp1 for MaxPool2x2 {
                     for y in 0..oh {
                         for x in 0..ow {
                             // The gradient goes to the first maximum of the window, like PyTorch.
-                            let window = [2 * y * w + 2 * x, 2 * y * w + 2 * x + 1, (2 * y + 1) * w + 2 * x, (2 * y + 1) * w + 2 * x + 1];
-                            let at = window.into_iter().reduce(|a, b| if plane[b] > plane[a] { b } else { a });
+                            let window = [
+                                2 * y * w + 2 * x,
+                                2 * y * w + 2 * x + 1,
+                                (2 * y + 1) * w + 2 * x,
+                                (2 * y + 1) * w + 2 * x + 1,
+                            ];
+                            let at =
+                                window
+                                    .into_iter()
+                                    .reduce(|a, b| if plane[b] > plane[a] { b } else { a });
                             out[at.unwrap_or(0)] += grads[y * ow + x];
                         }
                     }
@@ -201,7 +233,11 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
             .map(|chunk| {
                 let n = chunk.len() as f64;
                 let mean = chunk.iter().map(|&v| v as f64).sum::<f64>() / n;
-                let var = chunk.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                let var = chunk
+                    .iter()
+                    .map(|&v| (v as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
                 (mean as f32, var as f32)
             })
             .unzip()
@@ -234,13 +270,19 @@ impl CustomOp3 for BatchNormRelu {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let channels = l1.shape().dims()[0];
-        let (x, gamma, beta) = (contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+        let (x, gamma, beta) = (
+            contiguous_f32(s1, l1)?,
+            contiguous_f32(s2, l2)?,
+            contiguous_f32(s3, l3)?,
+        );
         let mut out = vec![0f32; x.len()];
         let per_channel = x.len() / channels;
         zip_chunks(&mut out, per_channel, x, per_channel, |out, x, c| {
             let scale = gamma[c] * self.inv_std[c];
             let shift = beta[c] - self.mean[c] * scale;
-            out.iter_mut().zip(x).for_each(|(o, &v)| *o = (v * scale + shift).max(0.0));
+            out.iter_mut()
+                .zip(x)
+                .for_each(|(o, &v)| *o = (v * scale + shift).max(0.0));
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -303,7 +345,14 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     #[test]
@@ -325,7 +374,9 @@ mod tests {
         let target = Tensor::randn(0f32, 1., (2, 6, 5, 4), &dev)?;
         let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
         let ours = (ours * &target)?.sum_all()?.backward()?;
-        let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &target)?.sum_all()?.backward()?;
+        let reference = (x.conv2d(&w, 1, 1, 1, 1)? * &target)?
+            .sum_all()?
+            .backward()?;
         for var in [x.as_tensor(), w.as_tensor()] {
             let diff = max_diff(ours.get(var).unwrap(), reference.get(var).unwrap());
             assert!(diff < 1e-3, "gradient differs by {diff}");
@@ -334,12 +385,15 @@ mod tests {
     }
 
     #[test]
-    fn max_pool_and_gradient_match_candle() -> Result<()> {
+    fn max_pool_and_gradient_match_reference() -> Result<()> {
         let dev = Device::Cpu;
         let x = Var::randn(0f32, 1., (2, 3, 6, 4), &dev)?;
         let target = Tensor::randn(0f32, 1., (2, 3, 3, 2), &dev)?;
         let ours = max_pool2x2(&x)?;
-        let reference = x.max_pool2d(2)?;
+        // Reference with exact gradients: max over each 2×2 window via reshape. (candle's
+        // own max_pool2d backward scales the gradient by 1/4.)
+        let reference = x.reshape((2, 3, 3, 2, 2, 2))?.max(5)?.max(3)?;
+        assert!(max_diff(&ours, &x.max_pool2d(2)?) == 0.0);
         assert!(max_diff(&ours, &reference) == 0.0);
         let g_ours = (ours * &target)?.sum_all()?.backward()?;
         let g_ref = (reference * &target)?.sum_all()?.backward()?;
@@ -358,13 +412,21 @@ mod tests {
         let x_cm = x.transpose(0, 1)?.contiguous()?;
         let (mean, var) = channel_stats(&x_cm)?;
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
-        let op = BatchNormRelu { mean, inv_std, batch_statistics: true };
+        let op = BatchNormRelu {
+            mean,
+            inv_std,
+            batch_statistics: true,
+        };
         let ours = x_cm.apply_op3(&gamma, &beta, op)?.transpose(0, 1)?;
         // Reference: training-mode batch norm written with differentiable candle ops.
         let bshape = (1, 3, 1, 1);
         let mu = x.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
         let centered = x.broadcast_sub(&mu)?;
-        let v = centered.sqr()?.mean_keepdim(0)?.mean_keepdim(2)?.mean_keepdim(3)?;
+        let v = centered
+            .sqr()?
+            .mean_keepdim(0)?
+            .mean_keepdim(2)?
+            .mean_keepdim(3)?;
         let reference = centered
             .broadcast_div(&(v + 1e-5)?.sqrt()?)?
             .broadcast_mul(&gamma.reshape(bshape)?)?

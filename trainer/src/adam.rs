@@ -22,7 +22,17 @@ impl AdamW {
         let zeros = |v: &Var| v.zeros_like();
         let first = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<_>>()?;
         let second = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<_>>()?;
-        Ok(Self { vars, first, second, step: 0, lr: 1e-3, weight_decay, beta1: 0.9, beta2: 0.999, eps: 1e-8 })
+        Ok(Self {
+            vars,
+            first,
+            second,
+            step: 0,
+            lr: 1e-3,
+            weight_decay,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        })
     }
 
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
@@ -56,7 +66,10 @@ impl AdamW {
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>, step: usize) -> Result<()> {
         for (i, (name, _)) in self.vars.iter().enumerate() {
             let get = |key: String| {
-                state.get(&key).cloned().ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {key}")))
+                state
+                    .get(&key)
+                    .cloned()
+                    .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {key}")))
             };
             self.first[i] = get(format!("m.{name}"))?;
             self.second[i] = get(format!("v.{name}"))?;

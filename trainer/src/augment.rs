@@ -30,7 +30,9 @@ impl Augmentation {
     pub fn apply(&self, face: &RgbImage, rng: &mut impl Rng) -> RgbImage {
         let (w, h) = face.dimensions();
         let flip = rng.random_bool(0.5);
-        let angle = rng.random_range(-self.max_rotation_deg..=self.max_rotation_deg).to_radians();
+        let angle = rng
+            .random_range(-self.max_rotation_deg..=self.max_rotation_deg)
+            .to_radians();
         let zoom = 1.0 + rng.random_range(-self.max_zoom..=self.max_zoom);
         let shift_x = rng.random_range(-self.max_shift..=self.max_shift) * w as f32;
         let shift_y = rng.random_range(-self.max_shift..=self.max_shift) * h as f32;
@@ -51,7 +53,9 @@ impl Augmentation {
                 sx = w as f32 - 1.0 - sx;
             }
             let src = bilinear(face, sx, sy);
-            *pixel = Rgb(src.map(|v| ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0) as u8));
+            *pixel =
+                Rgb(src
+                    .map(|v| ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0) as u8));
         }
         out
     }

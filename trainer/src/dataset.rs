@@ -63,7 +63,9 @@ impl FaceCache {
             .map(|(path, label)| {
                 let face = std::fs::read(path)
                     .map_err(|e| e.to_string())
-                    .and_then(|bytes| genderlens::decode::decode_image(&bytes).map_err(|e| e.to_string()))
+                    .and_then(|bytes| {
+                        genderlens::decode::decode_image(&bytes).map_err(|e| e.to_string())
+                    })
                     .map(|img| resize_to_input(&img).into_raw());
                 progress.inc(1);
                 (face, *label, path)

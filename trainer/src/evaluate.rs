@@ -10,7 +10,11 @@ use genderlens::preprocess::faces_to_tensor;
 const EVAL_BATCH: usize = 256;
 
 /// Metrics and mean (unsmoothed) cross-entropy of `net` on every face in `cache`.
-pub fn evaluate_cache(net: &GenderNet, cache: &FaceCache, device: &Device) -> Result<(Metrics, f64)> {
+pub fn evaluate_cache(
+    net: &GenderNet,
+    cache: &FaceCache,
+    device: &Device,
+) -> Result<(Metrics, f64)> {
     let mut predicted = Vec::with_capacity(cache.len());
     let mut loss_sum = 0f64;
     let indices: Vec<usize> = (0..cache.len()).collect();
@@ -19,8 +23,12 @@ pub fn evaluate_cache(net: &GenderNet, cache: &FaceCache, device: &Device) -> Re
         let logits = net.forward_t(&faces_to_tensor(&faces, device)?, false)?;
         let labels: Vec<u32> = chunk.iter().map(|&i| cache.labels[i]).collect();
         let targets = Tensor::from_vec(labels, chunk.len(), device)?;
-        loss_sum += candle_nn::loss::cross_entropy(&logits, &targets)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        loss_sum += candle_nn::loss::cross_entropy(&logits, &targets)?.to_scalar::<f32>()? as f64
+            * chunk.len() as f64;
         predicted.extend(logits.argmax(1)?.to_vec1::<u32>()?);
     }
-    Ok((Metrics::from_predictions(&cache.labels, &predicted), loss_sum / cache.len().max(1) as f64))
+    Ok((
+        Metrics::from_predictions(&cache.labels, &predicted),
+        loss_sum / cache.len().max(1) as f64,
+    ))
 }

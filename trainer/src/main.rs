@@ -3,14 +3,21 @@
 mod adam;
 mod augment;
 mod dataset;
+mod eval;
 mod evaluate;
 mod metrics;
+mod model_arg;
+mod predict;
 mod train;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "genderlens", version, about = "Face gender classification: train, eval, predict")]
+#[command(
+    name = "genderlens",
+    version,
+    about = "Face gender classification: train, eval, predict"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,15 +27,30 @@ struct Cli {
 enum Command {
     /// Train the classifier on a dataset in the Kaggle folder layout.
     Train(train::TrainArgs),
+    /// Measure accuracy on a labelled folder (`female/`, `male/`).
+    Eval(eval::EvalArgs),
+    /// Find and classify the faces in image files.
+    Predict(predict::PredictArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tune_allocator();
-    let cli = Cli::parse();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // Recorded beside the weights: the program name, not where this binary happens to live.
-    let command_line = std::iter::once("genderlens".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
+    let command_line = std::iter::once("genderlens".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
     match cli.command {
         Command::Train(args) => train::run(args, command_line),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
     }
 }
 

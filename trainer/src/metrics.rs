@@ -26,7 +26,11 @@ impl Metrics {
         let [[ff, fm], [mf, mm]] = confusion;
         let precision = ratio(mm, mm + fm);
         let recall = ratio(mm, mm + mf);
-        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
         Self {
             images: truth.len(),
             accuracy: ratio(ff + mm, truth.len()),

@@ -89,8 +89,11 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let val_dir = args.data.join("Validation");
     let train_files = limited(FileList::scan(&train_dir)?, args.limit);
     let val_files = limited(FileList::scan(&val_dir)?, args.limit);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let checkpoint = args.out.join(format!("{}.checkpoint.safetensors", args.name));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let checkpoint = args
+        .out
+        .join(format!("{}.checkpoint.safetensors", args.name));
 
     let started = Instant::now();
     let train = load_split("Training", &train_files);
@@ -126,8 +129,17 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     if args.resume {
         // The run's own settings win, except how long to run, so a run can be extended.
         let epochs = args.epochs;
-        progress.args = TrainArgs { resume: true, epochs, stop_after_batches: args.stop_after_batches, ..progress.args };
-        println!("resuming at epoch {} batch {}", progress.epoch + 1, progress.batch);
+        progress.args = TrainArgs {
+            resume: true,
+            epochs,
+            stop_after_batches: args.stop_after_batches,
+            ..progress.args
+        };
+        println!(
+            "resuming at epoch {} batch {}",
+            progress.epoch + 1,
+            progress.batch
+        );
     }
     let args = progress.args.clone();
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
@@ -149,8 +161,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         let epoch_start = Instant::now();
 
         for batch_index in progress.batch..batches_per_epoch {
-            let indices = &order[batch_index * args.batch_size..((batch_index + 1) * args.batch_size).min(train.len())];
-            let (inputs, targets) = make_batch(&train, indices, &augmentation, args.seed, epoch, &device)?;
+            let indices = &order[batch_index * args.batch_size
+                ..((batch_index + 1) * args.batch_size).min(train.len())];
+            let (inputs, targets) =
+                make_batch(&train, indices, &augmentation, args.seed, epoch, &device)?;
             optimizer.lr = learning_rate(args.lr, optimizer.step, warmup_steps, total_steps);
             let logits = net.forward_t(&inputs, true)?;
             let loss = smoothed_cross_entropy(&logits, &targets, args.label_smoothing)?;
@@ -221,12 +235,26 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         progress.optimizer_step = optimizer.step;
         save_checkpoint(&checkpoint, &varmap, &optimizer, &progress)?;
         if progress.epochs_without_improvement >= args.patience {
-            println!("early stop: validation loss has not improved for {} epochs", args.patience);
+            println!(
+                "early stop: validation loss has not improved for {} epochs",
+                args.patience
+            );
             break;
         }
     }
 
-    export(&args, &command, &best_weights, &progress, &train_files, &val_files, &train, &val, decode_seconds, &device)?;
+    export(
+        &args,
+        &command,
+        &best_weights,
+        &progress,
+        &train_files,
+        &val_files,
+        &train,
+        &val,
+        decode_seconds,
+        &device,
+    )?;
     std::fs::remove_file(&checkpoint).ok();
     Ok(())
 }
@@ -244,9 +272,11 @@ fn limited(mut list: FileList, limit: Option<usize>) -> FileList {
 
 fn load_split(name: &str, files: &FileList) -> FaceCache {
     let bar = ProgressBar::new(files.files.len() as u64).with_style(
-        ProgressStyle::with_template("decoding {prefix:10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "decoding {prefix:10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
     bar.set_prefix(name.to_string());
     let cache = FaceCache::load(files, &bar);
@@ -285,7 +315,10 @@ fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
 
 fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
     let data = varmap.data().lock().expect("varmap lock");
-    Ok(data.iter().map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy"))).collect())
+    Ok(data
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy")))
+        .collect())
 }
 
 fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
@@ -308,17 +341,26 @@ fn make_batch(
         .par_iter()
         .map(|&i| {
             // One RNG per (epoch, image): batches are reproducible, also after --resume.
-            let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((epoch as u64) << 40) ^ i as u64);
+            let mut rng = StdRng::seed_from_u64(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((epoch as u64) << 40) ^ i as u64,
+            );
             augmentation.apply(&cache.face(i), &mut rng)
         })
         .collect();
     let labels: Vec<u32> = indices.iter().map(|&i| cache.labels[i]).collect();
     let n = labels.len();
-    Ok((faces_to_tensor(&faces, device)?, Tensor::from_vec(labels, n, device)?))
+    Ok((
+        faces_to_tensor(&faces, device)?,
+        Tensor::from_vec(labels, n, device)?,
+    ))
 }
 
 /// Cross-entropy against targets smoothed towards the uniform distribution.
-pub fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, smoothing: f64) -> candle_core::Result<Tensor> {
+pub fn smoothed_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    smoothing: f64,
+) -> candle_core::Result<Tensor> {
     let classes = logits.dim(1)?;
     let log_probs = candle_nn::ops::log_softmax(logits, 1)?;
     let one_hot = candle_nn::encoding::one_hot(targets.clone(), classes, 1f32, 0f32)?;
@@ -326,13 +368,20 @@ pub fn smoothed_cross_entropy(logits: &Tensor, targets: &Tensor, smoothing: f64)
     (soft * log_probs)?.sum(1)?.mean_all()?.neg()
 }
 
-fn save_checkpoint(path: &Path, varmap: &VarMap, optimizer: &AdamW, progress: &Progress) -> Result<()> {
+fn save_checkpoint(
+    path: &Path,
+    varmap: &VarMap,
+    optimizer: &AdamW,
+    progress: &Progress,
+) -> Result<()> {
     let mut tensors = snapshot(varmap)?;
     tensors.extend(optimizer.state());
     let meta = serde_json::to_vec(progress)?;
     let n = meta.len();
     tensors.insert("meta.json".into(), Tensor::from_vec(meta, n, &Device::Cpu)?);
-    write_atomically(path, |tmp| Ok(candle_core::safetensors::save(&tensors, tmp)?))
+    write_atomically(path, |tmp| {
+        Ok(candle_core::safetensors::save(&tensors, tmp)?)
+    })
 }
 
 fn restore(path: &Path, varmap: &VarMap, optimizer: &mut AdamW) -> Result<Progress> {
@@ -341,11 +390,17 @@ fn restore(path: &Path, varmap: &VarMap, optimizer: &mut AdamW) -> Result<Progre
     }
     let tensors = candle_core::safetensors::load(path, &Device::Cpu)
         .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let meta = tensors.get("meta.json").context("checkpoint has no meta.json")?.to_vec1::<u8>()?;
+    let meta = tensors
+        .get("meta.json")
+        .context("checkpoint has no meta.json")?
+        .to_vec1::<u8>()?;
     let progress: Progress = serde_json::from_slice(&meta).context("checkpoint metadata")?;
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
-        let saved = tensors.get(name).with_context(|| format!("checkpoint lacks tensor {name}"))?;
-        var.set(saved).with_context(|| format!("checkpoint tensor {name}"))?;
+        let saved = tensors
+            .get(name)
+            .with_context(|| format!("checkpoint lacks tensor {name}"))?;
+        var.set(saved)
+            .with_context(|| format!("checkpoint tensor {name}"))?;
     }
     optimizer.load_state(&tensors, progress.optimizer_step)?;
     Ok(progress)
@@ -393,10 +448,14 @@ fn export(
     device: &Device,
 ) -> Result<()> {
     // f16 halves the download; the metrics below are measured on these exact f16 weights.
-    let half: HashMap<String, Tensor> =
-        weights.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F16)?))).collect::<Result<_>>()?;
+    let half: HashMap<String, Tensor> = weights
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F16)?)))
+        .collect::<Result<_>>()?;
     let model_path = args.out.join(format!("{}.safetensors", args.name));
-    write_atomically(&model_path, |tmp| Ok(candle_core::safetensors::save(&half, tmp)?))?;
+    write_atomically(&model_path, |tmp| {
+        Ok(candle_core::safetensors::save(&half, tmp)?)
+    })?;
     let bytes = std::fs::read(&model_path)?;
     let net = genderlens::model::load_from_safetensors(&bytes, device)?;
     let (validation, validation_loss) = evaluate_cache(&net, val, device)?;
@@ -428,6 +487,11 @@ fn export(
         validation_loss,
     };
     let json_path = args.out.join(format!("{}.json", args.name));
-    write_atomically(&json_path, |tmp| Ok(std::fs::write(tmp, serde_json::to_string_pretty(&report)? + "\n")?))?;
+    write_atomically(&json_path, |tmp| {
+        Ok(std::fs::write(
+            tmp,
+            serde_json::to_string_pretty(&report)? + "\n",
+        )?)
+    })?;
     Ok(())
 }

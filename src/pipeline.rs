@@ -1,0 +1,131 @@
+//! decode → detect → crop → classify: the one pipeline behind the CLI and the browser.
+
+use crate::classifier::Classifier;
+use crate::crop::crop_face;
+use crate::decode::decode_image;
+use crate::detect::{FaceBox, FaceDetector};
+use crate::error::Result;
+use crate::model::CLASSES;
+use crate::preprocess::{fit_within, resize_to_input};
+use image::{Rgb, RgbImage};
+use serde::Serialize;
+use web_time::Instant;
+
+/// Images are searched for faces at most this large (longer side, pixels): detection time
+/// grows with the pixel count, and faces that matter stay above the detector's ~40 px.
+pub const MAX_WORKING_SIDE: u32 = 1024;
+/// When nothing is found, the image is searched again inside a border of this fraction of
+/// its size: tightly framed portraits leave the detector no context around the face.
+const RETRY_PADDING: f32 = 0.25;
+
+/// One classified face. `box` is (x, y, width, height) in pixels of the input image.
+#[derive(Clone, Debug, Serialize)]
+pub struct Face {
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub label: &'static str,
+    pub p_male: f32,
+    /// Detector confidence; `None` when the whole image was classified as one face.
+    pub detector_score: Option<f32>,
+}
+
+/// Faces found in one image, most confident detection first, with timings.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<Face>,
+    pub detect_ms: f64,
+    pub classify_ms: f64,
+}
+
+pub struct Pipeline {
+    detector: FaceDetector,
+    classifier: Classifier,
+}
+
+pub fn label_for(p_male: f32) -> &'static str {
+    CLASSES[usize::from(p_male >= 0.5)]
+}
+
+impl Pipeline {
+    pub fn new(classifier: Classifier) -> Self {
+        Self {
+            detector: FaceDetector::new(),
+            classifier,
+        }
+    }
+
+    /// The pipeline with the classifier embedded in this build.
+    pub fn embedded() -> Result<Self> {
+        Ok(Self::new(Classifier::embedded()?))
+    }
+
+    pub fn analyze_bytes(&mut self, bytes: &[u8]) -> Result<Analysis> {
+        self.analyze(&decode_image(bytes)?)
+    }
+
+    pub fn analyze(&mut self, image: &RgbImage) -> Result<Analysis> {
+        let start = Instant::now();
+        let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
+        let boxes = self.detect_with_retry(&working);
+        let detected = Instant::now();
+        let crops: Vec<RgbImage> = boxes.iter().map(|b| crop_face(&working, b)).collect();
+        let probabilities = self.classifier.p_male(&crops)?;
+        let faces = boxes
+            .iter()
+            .zip(probabilities)
+            .map(|(b, p_male)| Face {
+                bbox: [b.x * scale, b.y * scale, b.width * scale, b.height * scale],
+                label: label_for(p_male),
+                p_male,
+                detector_score: Some(b.score),
+            })
+            .collect();
+        Ok(Analysis {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            detect_ms: (detected - start).as_secs_f64() * 1e3,
+            classify_ms: detected.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Classifies the whole image as one face crop (for photos that are already crops).
+    pub fn classify_whole(&self, image: &RgbImage) -> Result<Face> {
+        let p_male = self.classifier.p_male(&[resize_to_input(image)])?[0];
+        Ok(Face {
+            bbox: [0.0, 0.0, image.width() as f32, image.height() as f32],
+            label: label_for(p_male),
+            p_male,
+            detector_score: None,
+        })
+    }
+
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    fn detect_with_retry(&mut self, image: &RgbImage) -> Vec<FaceBox> {
+        let faces = self.detector.detect(image);
+        if !faces.is_empty() {
+            return faces;
+        }
+        let (w, h) = image.dimensions();
+        let (px, py) = (
+            (w as f32 * RETRY_PADDING) as u32,
+            (h as f32 * RETRY_PADDING) as u32,
+        );
+        let mut padded = RgbImage::from_pixel(w + 2 * px, h + 2 * py, Rgb([128, 128, 128]));
+        image::imageops::replace(&mut padded, image, px as i64, py as i64);
+        self.detector
+            .detect(&padded)
+            .into_iter()
+            .map(|b| FaceBox {
+                x: b.x - px as f32,
+                y: b.y - py as f32,
+                ..b
+            })
+            .collect()
+    }
+}

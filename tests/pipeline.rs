@@ -1,0 +1,129 @@
+//! Native end-to-end tests of the shared pipeline: embedded model, detection, decoding.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::{dataset, png_header_claiming, sample, SOLVAY_JPEG};
+use genderlens::{Error, Pipeline};
+
+#[test]
+fn utk_faces_are_found_and_classified_as_their_label() {
+    let mut pipeline = Pipeline::embedded().expect("embedded model loads");
+    let (mut found, mut correct, mut total) = (0, 0, 0);
+    for (class, dir) in [("female", "utk-dev/female"), ("male", "utk-dev/male")] {
+        for path in sample(&dataset(dir), 25) {
+            let analysis = pipeline
+                .analyze_bytes(&std::fs::read(&path).unwrap())
+                .unwrap();
+            total += 1;
+            if let Some(face) = analysis.faces.first() {
+                found += 1;
+                correct += usize::from(face.label == class);
+            }
+        }
+    }
+    assert!(
+        found >= 48,
+        "faces found in only {found}/{total} UTKFace photos"
+    );
+    assert!(
+        correct >= 44,
+        "only {correct}/{total} UTKFace photos classified as their label"
+    );
+}
+
+#[test]
+fn solvay_photo_yields_most_faces_and_mostly_men() {
+    let mut pipeline = Pipeline::embedded().unwrap();
+    let analysis = pipeline.analyze_bytes(SOLVAY_JPEG).unwrap();
+    assert_eq!((analysis.width, analysis.height), (1024, 698));
+    let faces = &analysis.faces;
+    assert!(faces.len() >= 20, "found {} of the 29 faces", faces.len());
+    assert!(faces.len() <= 29, "{} faces: false detections", faces.len());
+    let men = faces.iter().filter(|f| f.label == "male").count();
+    assert!(
+        men * 10 >= faces.len() * 8,
+        "only {men} of {} faces labelled male (28 of 29 are men)",
+        faces.len()
+    );
+    for face in faces {
+        let [x, y, w, h] = face.bbox;
+        assert!(
+            x > -w && y > -h && x < 1024.0 && y < 698.0 && w > 20.0 && h > 20.0,
+            "box {:?} outside the image",
+            face.bbox
+        );
+        assert!((0.0..=1.0).contains(&face.p_male));
+    }
+}
+
+#[test]
+fn whole_image_classification_uses_the_same_model() {
+    let pipeline = Pipeline::embedded().unwrap();
+    let mut correct = 0;
+    let files: Vec<_> = sample(&dataset("gender/Validation/female"), 20)
+        .into_iter()
+        .map(|p| (p, "female"))
+        .chain(
+            sample(&dataset("gender/Validation/male"), 20)
+                .into_iter()
+                .map(|p| (p, "male")),
+        )
+        .collect();
+    for (path, class) in &files {
+        let image = genderlens::decode::decode_image(&std::fs::read(path).unwrap()).unwrap();
+        correct += usize::from(pipeline.classify_whole(&image).unwrap().label == *class);
+    }
+    assert!(correct >= 36, "only {correct}/40 validation crops right");
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let mut pipeline = Pipeline::embedded().unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("text", b"hello, this is not an image\n".to_vec()),
+        (
+            "truncated jpeg",
+            SOLVAY_JPEG[..SOLVAY_JPEG.len() / 3].to_vec(),
+        ),
+        ("header only", SOLVAY_JPEG[..200].to_vec()),
+        (
+            "30000x30000 png header",
+            png_header_claiming(30_000, 30_000),
+        ),
+        ("0x0 png header", png_header_claiming(0, 0)),
+    ];
+    for (name, bytes) in cases {
+        match pipeline.analyze_bytes(&bytes) {
+            Err(e) => assert!(!e.to_string().is_empty(), "{name}: empty message"),
+            Ok(a) => panic!(
+                "{name}: decoded as {}×{} with {} faces",
+                a.width,
+                a.height,
+                a.faces.len()
+            ),
+        }
+    }
+    assert!(matches!(pipeline.analyze_bytes(&[]), Err(Error::Empty)));
+    assert!(matches!(
+        pipeline.analyze_bytes(&png_header_claiming(30_000, 30_000)),
+        Err(Error::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn rgba_input_matches_encoded_input() {
+    let mut pipeline = Pipeline::embedded().unwrap();
+    let image = genderlens::decode::decode_image(SOLVAY_JPEG).unwrap();
+    let rgba: Vec<u8> = image
+        .pixels()
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    let from_rgba =
+        genderlens::decode::rgb_from_rgba(&rgba, image.width(), image.height()).unwrap();
+    let a = pipeline.analyze(&from_rgba).unwrap();
+    let b = pipeline.analyze_bytes(SOLVAY_JPEG).unwrap();
+    assert_eq!(a.faces.len(), b.faces.len());
+    assert!(genderlens::decode::rgb_from_rgba(&rgba[1..], image.width(), image.height()).is_err());
+}

@@ -1,0 +1,89 @@
+//! The bindings in a real browser (`wasm-pack test --headless --firefox --release`).
+#![cfg(target_arch = "wasm32")]
+
+use genderlens::wasm::GenderLens;
+use js_sys::{Array, Reflect};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SOLVAY_JPEG: &[u8] = include_bytes!("fixtures/solvay-1927.jpg");
+// A few UTKFace photos, read from the shared data set at build time (never committed).
+const UTK_FEMALE: &[&[u8]] = &[
+    include_bytes!("../../shared/datasets/utk-dev/female/18_1_0_20170109212417557.jpg.chip.jpg"),
+    include_bytes!("../../shared/datasets/utk-dev/female/18_1_0_20170109212422272.jpg.chip.jpg"),
+];
+const UTK_MALE: &[&[u8]] = &[
+    include_bytes!("../../shared/datasets/utk-dev/male/18_0_0_20170110231723682.jpg.chip.jpg"),
+    include_bytes!("../../shared/datasets/utk-dev/male/18_0_0_20170110231845000.jpg.chip.jpg"),
+];
+
+fn get(value: &JsValue, key: &str) -> JsValue {
+    Reflect::get(value, &key.into()).unwrap()
+}
+
+fn faces(analysis: &JsValue) -> Array {
+    Array::from(&get(analysis, "faces"))
+}
+
+#[wasm_bindgen_test]
+fn embedded_model_loads() {
+    assert!(GenderLens::new().is_ok());
+}
+
+#[wasm_bindgen_test]
+fn utk_faces_are_classified_as_their_label() {
+    let mut lens = GenderLens::new().unwrap();
+    for (expected, photos) in [("female", UTK_FEMALE), ("male", UTK_MALE)] {
+        for photo in photos {
+            let analysis = lens.analyze_bytes(photo).unwrap();
+            let faces = faces(&analysis);
+            assert!(faces.length() >= 1, "no face found");
+            let face = faces.get(0);
+            assert_eq!(get(&face, "label").as_string().unwrap(), expected);
+            let p_male = get(&face, "p_male").as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p_male));
+            assert_eq!(Array::from(&get(&face, "box")).length(), 4);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn solvay_photo_yields_at_least_20_faces() {
+    let mut lens = GenderLens::new().unwrap();
+    let analysis = lens.analyze_bytes(SOLVAY_JPEG).unwrap();
+    assert_eq!(get(&analysis, "width").as_f64(), Some(1024.0));
+    let n = faces(&analysis).length();
+    assert!((20..=29).contains(&n), "found {n} faces");
+    assert!(get(&analysis, "detect_ms").as_f64().unwrap() >= 0.0);
+}
+
+#[wasm_bindgen_test]
+fn rgba_pixels_are_analysed_like_files() {
+    let mut lens = GenderLens::new().unwrap();
+    let image = genderlens::decode::decode_image(SOLVAY_JPEG).unwrap();
+    let rgba: Vec<u8> = image
+        .pixels()
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    let from_pixels = lens
+        .analyze_rgba(&rgba, image.width(), image.height())
+        .unwrap();
+    let from_file = lens.analyze_bytes(SOLVAY_JPEG).unwrap();
+    assert_eq!(faces(&from_pixels).length(), faces(&from_file).length());
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_a_js_error_and_the_module_stays_usable() {
+    let mut lens = GenderLens::new().unwrap();
+    assert!(lens.analyze_bytes(b"").is_err());
+    assert!(lens.analyze_bytes(b"definitely not an image").is_err());
+    assert!(lens
+        .analyze_bytes(&SOLVAY_JPEG[..SOLVAY_JPEG.len() / 3])
+        .is_err());
+    assert!(lens.analyze_rgba(&[0, 0, 0], 10, 10).is_err());
+    assert!(lens.classify_whole_bytes(b"GIF89a").is_err());
+    // Still works after the errors.
+    assert!(faces(&lens.analyze_bytes(SOLVAY_JPEG).unwrap()).length() >= 20);
+}

@@ -1,0 +1,377 @@
+// GenderLens page: files, paste and camera in; boxes, labels and confidence out.
+// All inference runs in worker.js; no request leaves this origin.
+
+const UNCERTAIN_BELOW = 0.65; // show "uncertain" when the winning class is less sure than this
+const CAMERA_MAX_WIDTH = 640;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const statusEl = $('#status');
+const progressEl = $('#progress');
+const resultsEl = $('#results');
+
+function setStatus(text, isError = false) {
+  statusEl.textContent = text;
+  statusEl.classList.toggle('error', isError);
+}
+
+/** Promise-based client for the inference worker; restarts it if the module dies. */
+class Inference {
+  constructor() {
+    this.pending = new Map();
+    this.nextId = 1;
+    this.start();
+  }
+
+  start() {
+    this.ready = new Promise((resolve, reject) => {
+      this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+      this.worker.onmessage = ({ data }) => {
+        if (data.type === 'ready') return resolve(data.ms);
+        if (data.type === 'fatal') return reject(new Error(data.message));
+        const entry = this.pending.get(data.id);
+        if (!entry) return;
+        this.pending.delete(data.id);
+        if (data.ok) entry.resolve(data.result);
+        else entry.reject(new Error(data.error));
+        if (data.fatal) this.restart();
+      };
+      this.worker.onerror = (e) => {
+        reject(new Error(e.message || 'the worker failed to start'));
+        this.restart();
+      };
+    });
+    this.ready.catch(() => {});
+  }
+
+  restart() {
+    this.worker.terminate();
+    for (const entry of this.pending.values()) entry.reject(new Error('The model stopped and was restarted; please try again.'));
+    this.pending.clear();
+    this.start();
+  }
+
+  async call(message, transfer = []) {
+    await this.ready;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+}
+
+function confidenceOf(face) {
+  return face.label === 'male' ? face.p_male : 1 - face.p_male;
+}
+
+function shownLabel(face) {
+  return confidenceOf(face) < UNCERTAIN_BELOW ? 'uncertain' : face.label;
+}
+
+function describe(face) {
+  const label = shownLabel(face);
+  const pct = Math.round(100 * confidenceOf(face));
+  return label === 'uncertain' ? `uncertain (${face.label} ${pct}%)` : `${label} ${pct}%`;
+}
+
+const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#8a8a8a' };
+
+function drawBoxes(ctx, faces, scale) {
+  ctx.lineWidth = Math.max(2, 3 * scale);
+  ctx.font = `${Math.max(12, Math.round(16 * scale))}px system-ui, sans-serif`;
+  ctx.textBaseline = 'bottom';
+  for (const face of faces) {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const color = COLORS[shownLabel(face)];
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x, y, w, h);
+    const text = describe(face);
+    const tw = ctx.measureText(text).width + 8;
+    const th = parseInt(ctx.font, 10) + 6;
+    const ty = y > th ? y : y + h + th;
+    ctx.fillStyle = color;
+    ctx.fillRect(x - ctx.lineWidth / 2, ty - th, tw, th);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 4 - ctx.lineWidth / 2, ty - 3);
+  }
+}
+
+function download(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+const MAX_CANVAS_SIDE = 1600;
+
+/** One result card: annotated canvas, face list, actions. */
+function renderResult(file, bitmap, analysis, inference, bytes) {
+  const card = $('#result-template').content.firstElementChild.cloneNode(true);
+  $('.name', card).textContent = file.name || 'pasted image';
+  const canvas = $('.annotated', card);
+  const facesEl = $('.faces', card);
+  const summary = $('.summary', card);
+  const wholeButton = $('.whole', card);
+  let faces = analysis.faces;
+  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(analysis.width, analysis.height));
+
+  const redraw = () => {
+    canvas.width = Math.round(analysis.width * scale);
+    canvas.height = Math.round(analysis.height * scale);
+    const ctx = canvas.getContext('2d');
+    if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    drawBoxes(ctx, faces, scale);
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `${file.name}: ${faces.length ? faces.map(describe).join(', ') : 'no face found'}`);
+    facesEl.replaceChildren(...faces.map((face, i) => faceItem(face, i, bitmap)));
+    const timing = analysis.detect_ms !== undefined ? ` Detection ${analysis.detect_ms.toFixed(0)} ms, classification ${analysis.classify_ms.toFixed(0)} ms.` : '';
+    summary.textContent = faces.length
+      ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.${timing}`
+      : `No face found.${timing} If the picture is already a close crop of one face, you can classify it as a whole.`;
+    wholeButton.hidden = faces.length > 0;
+  };
+
+  wholeButton.addEventListener('click', async () => {
+    wholeButton.disabled = true;
+    try {
+      const face = await inference.call({ op: 'whole-bytes', bytes: bytes.slice(0) });
+      face.whole_image = true;
+      faces = [face];
+      redraw();
+      summary.textContent = 'Classified as a whole image (no face was detected, so this is less reliable).';
+    } catch (e) {
+      summary.textContent = `Could not classify: ${e.message}`;
+    } finally {
+      wholeButton.disabled = false;
+    }
+  });
+  $('.download-png', card).addEventListener('click', () => canvas.toBlob((blob) => download(`${stem(file.name)}-genderlens.png`, blob), 'image/png'));
+  $('.download-json', card).addEventListener('click', () => {
+    const json = JSON.stringify({ file: file.name, width: analysis.width, height: analysis.height, faces }, null, 2);
+    download(`${stem(file.name)}-genderlens.json`, new Blob([json], { type: 'application/json' }));
+  });
+  redraw();
+  resultsEl.prepend(card);
+}
+
+function stem(name) {
+  return (name || 'image').replace(/\.[^.]+$/, '');
+}
+
+function faceItem(face, index, bitmap) {
+  const li = document.createElement('li');
+  const label = shownLabel(face);
+  if (bitmap) {
+    const thumb = document.createElement('canvas');
+    thumb.width = thumb.height = 96;
+    const [x, y, w, h] = face.box;
+    thumb.getContext('2d').drawImage(bitmap, x, y, w, h, 0, 0, 96, 96);
+    thumb.setAttribute('aria-hidden', 'true');
+    li.append(thumb);
+  }
+  const text = document.createElement('span');
+  text.className = `label-${label}`;
+  text.textContent = `Face ${index + 1}: ${describe(face)}${face.whole_image ? ' (whole image)' : ''}`;
+  li.append(text);
+  return li;
+}
+
+function renderError(file, message) {
+  const card = document.createElement('article');
+  card.className = 'result error-card';
+  const h2 = document.createElement('h2');
+  h2.textContent = file.name || 'pasted item';
+  const p = document.createElement('p');
+  p.className = 'error';
+  p.textContent = `Could not read this file: ${message}`;
+  card.append(h2, p);
+  resultsEl.prepend(card);
+}
+
+let queue = Promise.resolve();
+
+function handleFiles(files, inference) {
+  const list = [...files];
+  if (!list.length) return;
+  progressEl.hidden = false;
+  progressEl.max = list.length;
+  progressEl.value = 0;
+  for (const file of list) {
+    queue = queue.then(() => processFile(file, inference)).finally(() => {
+      progressEl.value += 1;
+      setStatus(`Processed ${progressEl.value} of ${list.length}.`);
+      if (progressEl.value >= list.length) progressEl.hidden = true;
+    });
+  }
+}
+
+async function processFile(file, inference) {
+  setStatus(`Analysing ${file.name || 'image'}…`);
+  let bytes;
+  try {
+    bytes = await file.arrayBuffer();
+  } catch (e) {
+    renderError(file, e.message);
+    return;
+  }
+  let analysis;
+  try {
+    analysis = await inference.call({ op: 'bytes', bytes: bytes.slice(0) });
+  } catch (e) {
+    renderError(file, e.message);
+    return;
+  }
+  let bitmap = null;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    // The browser cannot draw this format; results are still listed as text.
+  }
+  renderResult(file, bitmap, analysis, inference, bytes);
+}
+
+/** Live camera: frames go to the worker one at a time; boxes drawn on an overlay. */
+class Camera {
+  constructor(inference) {
+    this.inference = inference;
+    this.video = $('#video');
+    this.overlay = $('#overlay');
+    this.stats = $('#camera-stats');
+    this.grab = document.createElement('canvas');
+    this.facing = 'user';
+    this.stream = null;
+  }
+
+  async start() {
+    this.stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: this.facing }, audio: false });
+    this.video.srcObject = this.stream;
+    await this.video.play();
+    $('#camera').hidden = false;
+    this.frames = [];
+    this.running = true;
+    this.loop();
+  }
+
+  stop() {
+    this.running = false;
+    this.stream?.getTracks().forEach((t) => t.stop());
+    this.stream = null;
+    this.video.srcObject = null;
+    $('#camera').hidden = true;
+  }
+
+  async switchFacing() {
+    this.facing = this.facing === 'user' ? 'environment' : 'user';
+    this.stop();
+    await this.start();
+  }
+
+  async loop() {
+    while (this.running) {
+      const { videoWidth: vw, videoHeight: vh } = this.video;
+      if (!vw || !vh) {
+        await new Promise((r) => requestAnimationFrame(r));
+        continue;
+      }
+      const scale = Math.min(1, CAMERA_MAX_WIDTH / vw);
+      const w = Math.round(vw * scale);
+      const h = Math.round(vh * scale);
+      this.grab.width = w;
+      this.grab.height = h;
+      const gctx = this.grab.getContext('2d', { willReadFrequently: true });
+      gctx.drawImage(this.video, 0, 0, w, h);
+      const pixels = gctx.getImageData(0, 0, w, h).data;
+      let analysis;
+      try {
+        analysis = await this.inference.call({ op: 'rgba', data: pixels.buffer, width: w, height: h }, [pixels.buffer]);
+      } catch (e) {
+        this.stats.textContent = `Camera frame failed: ${e.message}`;
+        continue;
+      }
+      if (!this.running) break;
+      this.overlay.width = vw;
+      this.overlay.height = vh;
+      const octx = this.overlay.getContext('2d');
+      octx.clearRect(0, 0, vw, vh);
+      drawBoxes(octx, analysis.faces, 1 / scale);
+      const now = performance.now();
+      this.frames.push(now);
+      while (this.frames.length && now - this.frames[0] > 1000) this.frames.shift();
+      this.stats.textContent = `${this.frames.length} FPS · ${analysis.faces.length} face(s): ${analysis.faces.map(describe).join(', ') || '—'} · detection ${analysis.detect_ms.toFixed(0)} ms`;
+      this.overlay.setAttribute('data-faces', String(analysis.faces.length));
+    }
+  }
+}
+
+function main() {
+  if (typeof WebAssembly !== 'object') {
+    setStatus('This browser does not support WebAssembly, which GenderLens needs.', true);
+    return;
+  }
+  const t0 = performance.now();
+  const inference = new Inference();
+  inference.ready.then(
+    () => setStatus(`Ready (model loaded in ${Math.round(performance.now() - t0)} ms). Drop, paste or choose images.`),
+    (e) => setStatus(e.message, true),
+  );
+
+  const fileInput = $('#file-input');
+  fileInput.addEventListener('change', () => {
+    handleFiles(fileInput.files, inference);
+    fileInput.value = '';
+  });
+  $('#dropzone').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      fileInput.click();
+    }
+  });
+  document.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', (e) => {
+    if (!e.relatedTarget) document.body.classList.remove('dragging');
+  });
+  document.addEventListener('drop', (e) => {
+    e.preventDefault();
+    document.body.classList.remove('dragging');
+    handleFiles(e.dataTransfer?.files ?? [], inference);
+  });
+  document.addEventListener('paste', (e) => {
+    const files = [...(e.clipboardData?.items ?? [])].filter((i) => i.kind === 'file').map((i) => i.getAsFile()).filter(Boolean);
+    if (files.length) handleFiles(files, inference);
+  });
+
+  const camera = new Camera(inference);
+  const toggle = $('#camera-toggle');
+  const switcher = $('#camera-switch');
+  toggle.addEventListener('click', async () => {
+    if (camera.running) {
+      camera.stop();
+      toggle.textContent = 'Start camera';
+      toggle.setAttribute('aria-pressed', 'false');
+      switcher.hidden = true;
+      return;
+    }
+    if (!navigator.mediaDevices?.getUserMedia) {
+      setStatus('This browser cannot use a camera here (it needs a secure https:// or localhost page).', true);
+      return;
+    }
+    try {
+      await camera.start();
+      toggle.textContent = 'Stop camera';
+      toggle.setAttribute('aria-pressed', 'true');
+      switcher.hidden = false;
+    } catch (e) {
+      const denied = e.name === 'NotAllowedError' || e.name === 'SecurityError';
+      setStatus(denied ? 'Camera access was denied. Allow it in the browser settings to use live mode.' : `Could not start the camera: ${e.message}`, true);
+    }
+  });
+  switcher.addEventListener('click', () => camera.switchFacing().catch((e) => setStatus(`Could not switch camera: ${e.message}`, true)));
+}
+
+main();
