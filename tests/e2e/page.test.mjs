@@ -1,0 +1,173 @@
+// End-to-end tests of the real page in headless Chromium: drop, errors, camera, privacy.
+// Needs www/pkg built (`./dev test` does it) and Debian's /usr/bin/chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const www = path.join(root, 'www');
+const solvay = fs.readFileSync(path.join(root, 'tests/fixtures/solvay-1927.jpg'));
+const utkDir = path.join(root, '../shared/datasets/utk-dev/female');
+const utkFace = fs.readFileSync(path.join(utkDir, fs.readdirSync(utkDir).sort()[0]));
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png' };
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+let server;
+let origin;
+let browser;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genderlens-e2e-'));
+
+function serve() {
+  return new Promise((resolve) => {
+    server = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
+      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    });
+    server.listen(0, '127.0.0.1', () => {
+      origin = `http://127.0.0.1:${server.address().port}`;
+      resolve();
+    });
+  });
+}
+
+function launch(extraArgs = []) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
+}
+
+/** Opens the page, recording every request it makes. */
+async function openPage(b) {
+  const context = await b.newContext({ permissions: ['camera'] });
+  const page = await context.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  context.on('request', (r) => requests.push(r.url()));
+  await page.goto(origin + '/');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Ready'), null, { timeout: 60_000 });
+  return { page, requests };
+}
+
+/** Dispatches a real `drop` event carrying one File. */
+async function dropFile(page, name, type, bytes) {
+  await page.evaluate(([name, type, b64]) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([data], name, { type }));
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, [name, type, Buffer.from(bytes).toString('base64')]);
+}
+
+async function cardCount(page) {
+  return page.locator('#results > article').count();
+}
+
+function assertSameOrigin(requests) {
+  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'requests left the origin');
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(www, 'pkg/genderlens_bg.wasm')), 'www/pkg is not built');
+  await serve();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('a dropped group photo shows its faces with labels', async () => {
+  const { page, requests } = await openPage(browser);
+  await dropFile(page, 'solvay-1927.jpg', 'image/jpeg', solvay);
+  const card = page.locator('#results > article').first();
+  await card.locator('.faces li').first().waitFor({ timeout: 60_000 });
+  const items = await card.locator('.faces li').allTextContents();
+  assert.ok(items.length >= 20 && items.length <= 29, `${items.length} faces listed`);
+  for (const text of items) assert.match(text, /^Face \d+: (female|male|uncertain)/);
+  const men = items.filter((t) => /: male/.test(t)).length;
+  assert.ok(men >= items.length * 0.7, `only ${men} of ${items.length} labelled male`);
+  assert.match(await card.locator('.summary').textContent(), /faces found/);
+  fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.screenshot({ path: path.join(root, 'docs/screenshot.png') });
+  assertSameOrigin(requests);
+});
+
+test('a text file gives an error and the page stays usable', async () => {
+  const { page, requests } = await openPage(browser);
+  await dropFile(page, 'notes.txt', 'text/plain', Buffer.from('just some text, not an image'));
+  const error = page.locator('#results > article.error-card .error');
+  await error.waitFor({ timeout: 30_000 });
+  assert.match(await error.textContent(), /Could not read this file: not a supported image/);
+  await dropFile(page, 'truncated.jpg', 'image/jpeg', solvay.subarray(0, solvay.length / 3));
+  await page.waitForFunction(() => document.querySelectorAll('#results > article.error-card').length === 2, null, { timeout: 30_000 });
+  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 30_000 });
+  assert.equal(await cardCount(page), 3);
+  assertSameOrigin(requests);
+});
+
+/** Writes a 2-second YUV4MPEG2 clip of a still image, for Chromium's fake camera. */
+async function makeY4m(page, bytes, file) {
+  const { width, height, rgba } = await page.evaluate(async (b64) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([data]));
+    const w = 320;
+    const h = Math.round((bitmap.height * w) / bitmap.width / 2) * 2;
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0, w, h);
+    return { width: w, height: h, rgba: Array.from(ctx.getImageData(0, 0, w, h).data) };
+  }, Buffer.from(bytes).toString('base64'));
+  const y = Buffer.alloc(width * height);
+  const u = Buffer.alloc((width / 2) * (height / 2));
+  const v = Buffer.alloc((width / 2) * (height / 2));
+  for (let j = 0; j < height; j++) {
+    for (let i = 0; i < width; i++) {
+      const k = 4 * (j * width + i);
+      const [r, g, b] = [rgba[k], rgba[k + 1], rgba[k + 2]];
+      y[j * width + i] = Math.round(0.257 * r + 0.504 * g + 0.098 * b + 16);
+      if (j % 2 === 0 && i % 2 === 0) {
+        const c = (j / 2) * (width / 2) + i / 2;
+        u[c] = Math.round(-0.148 * r - 0.291 * g + 0.439 * b + 128);
+        v[c] = Math.round(0.439 * r - 0.368 * g - 0.071 * b + 128);
+      }
+    }
+  }
+  const frames = [];
+  for (let f = 0; f < 20; f++) frames.push(Buffer.from('FRAME\n'), y, u, v);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), ...frames]));
+}
+
+test('the camera shows live boxes from a fake capture device', async () => {
+  const y4m = path.join(tmp, 'face.y4m');
+  const { page } = await openPage(browser);
+  await makeY4m(page, utkFace, y4m);
+  const cameraBrowser = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
+  try {
+    const { page: live, requests } = await openPage(cameraBrowser);
+    await live.click('#camera-toggle');
+    await live.waitForFunction(() => Number(document.querySelector('#overlay').dataset.faces) >= 1, null, { timeout: 30_000 });
+    assert.match(await live.locator('#camera-stats').textContent(), /FPS/);
+    await live.click('#camera-toggle');
+    assert.equal(await live.locator('#camera').isHidden(), true);
+    assertSameOrigin(requests);
+  } finally {
+    await cameraBrowser.close();
+  }
+});
