@@ -52,12 +52,15 @@ pub struct FaceCache {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// A network-sized face's RGB bytes, or why the file could not be used.
+type Decoded = std::result::Result<Vec<u8>, String>;
+
 const FACE_BYTES: usize = INPUT_SIZE * INPUT_SIZE * 3;
 
 impl FaceCache {
     /// Decodes every file in parallel through the shared decoder and resizer.
     pub fn load(list: &FileList, progress: &indicatif::ProgressBar) -> Self {
-        let decoded: Vec<(std::result::Result<Vec<u8>, String>, u32, &PathBuf)> = list
+        let decoded: Vec<(Decoded, u32, &PathBuf)> = list
             .files
             .par_iter()
             .map(|(path, label)| {

@@ -2,6 +2,7 @@
 
 mod adam;
 mod augment;
+mod bench;
 mod dataset;
 mod eval;
 mod evaluate;
@@ -31,6 +32,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Find and classify the faces in image files.
     Predict(predict::PredictArgs),
+    /// Time the classifier and the pipeline on one core.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -51,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, command_line),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

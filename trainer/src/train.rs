@@ -80,6 +80,9 @@ struct Progress {
     epochs_without_improvement: usize,
     /// Partial sums of the interrupted epoch: (loss·n, correct, n, seconds).
     partial: (f64, usize, usize, f64),
+    /// Every command that worked on this run (the first, then each --resume).
+    #[serde(default)]
+    commands: Vec<String>,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -124,8 +127,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             best_val_loss: f64::INFINITY,
             epochs_without_improvement: 0,
             partial: (0.0, 0, 0, 0.0),
+            commands: vec![],
         }
     };
+    progress.commands.push(command.clone());
     if args.resume {
         // The run's own settings win, except how long to run, so a run can be extended.
         let epochs = args.epochs;
@@ -184,6 +189,16 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             ));
             bar.inc(1);
             batches_run += 1;
+            if bar.is_hidden() && (batch_index + 1) % (batches_per_epoch / 10).max(1) == 0 {
+                // No terminal (a log file): a plain line every tenth of an epoch instead.
+                println!(
+                    "epoch {}/{} batch {}/{batches_per_epoch}: {}",
+                    epoch + 1,
+                    args.epochs,
+                    batch_index + 1,
+                    bar.message()
+                );
+            }
 
             let stop_requested = INTERRUPTED.load(Ordering::SeqCst)
                 || args.stop_after_batches.is_some_and(|n| batches_run >= n);
@@ -419,6 +434,8 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
 struct ModelReport<'a> {
     name: &'a str,
     command: &'a str,
+    /// All commands of the run when it was interrupted and resumed.
+    commands: &'a [String],
     dtype: &'static str,
     weights_bytes: u64,
     input_size: usize,
@@ -469,6 +486,7 @@ fn export(
     let report = ModelReport {
         name: &args.name,
         command,
+        commands: &progress.commands,
         dtype: "f16",
         weights_bytes: bytes.len() as u64,
         input_size: genderlens::model::INPUT_SIZE,

@@ -5,12 +5,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn genderlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_genderlens")).args(args).output().expect("run genderlens")
+    Command::new(env!("CARGO_BIN_EXE_genderlens"))
+        .args(args)
+        .output()
+        .expect("run genderlens")
 }
 
 fn last_json_line(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&output.stderr)));
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no output; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
 }
 
@@ -20,14 +28,21 @@ fn repo() -> PathBuf {
 
 fn dataset(relative: &str) -> PathBuf {
     let path = repo().join("../shared/datasets").join(relative);
-    assert!(path.is_dir(), "data set folder {} is missing", path.display());
+    assert!(
+        path.is_dir(),
+        "data set folder {} is missing",
+        path.display()
+    );
     path
 }
 
 /// Links the first `count` files of `from` (name order) into `to`.
 fn link_sample(from: &Path, to: &Path, count: usize) {
     std::fs::create_dir_all(to).unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(from)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files.into_iter().take(count) {
         std::os::unix::fs::symlink(&file, to.join(file.file_name().unwrap())).unwrap();
@@ -38,7 +53,11 @@ fn link_sample(from: &Path, to: &Path, count: usize) {
 fn small_dataset(dir: &Path, per_class_train: usize, per_class_val: usize) {
     for (split, count) in [("Training", per_class_train), ("Validation", per_class_val)] {
         for class in ["female", "male"] {
-            link_sample(&dataset(&format!("gender/{split}/{class}")), &dir.join(split).join(class), count);
+            link_sample(
+                &dataset(&format!("gender/{split}/{class}")),
+                &dir.join(split).join(class),
+                count,
+            );
         }
     }
 }
@@ -49,7 +68,12 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
     let bad = dir.path().join("notes.jpg");
     std::fs::write(&bad, "this is text").unwrap();
     let fixture = repo().join("tests/fixtures/solvay-1927.jpg");
-    let output = genderlens(&["predict", fixture.to_str().unwrap(), bad.to_str().unwrap(), "--json"]);
+    let output = genderlens(&[
+        "predict",
+        fixture.to_str().unwrap(),
+        bad.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(output.status.success(), "one good image: exit 0");
     let results = last_json_line(&output);
     let results = results.as_array().unwrap();
@@ -66,11 +90,17 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
         let p = face["p_male"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p));
     }
-    assert!(results[1]["error"].as_str().unwrap().contains("not a supported image"));
+    assert!(results[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a supported image"));
     assert_eq!(results[1]["faces"].as_array().unwrap().len(), 0);
 
     let only_bad = genderlens(&["predict", bad.to_str().unwrap(), "--json"]);
-    assert!(!only_bad.status.success(), "every file failed: non-zero exit");
+    assert!(
+        !only_bad.status.success(),
+        "every file failed: non-zero exit"
+    );
     assert!(last_json_line(&only_bad)[0]["error"].is_string());
 }
 
@@ -78,10 +108,24 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
 fn eval_crop_reports_metrics_from_true_labels() {
     let dir = tempfile::tempdir().unwrap();
     for class in ["female", "male"] {
-        link_sample(&dataset(&format!("gender/Validation/{class}")), &dir.path().join(class), 60);
+        link_sample(
+            &dataset(&format!("gender/Validation/{class}")),
+            &dir.path().join(class),
+            60,
+        );
     }
-    let output = genderlens(&["eval", dir.path().to_str().unwrap(), "--mode", "crop", "--json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = genderlens(&[
+        "eval",
+        dir.path().to_str().unwrap(),
+        "--mode",
+        "crop",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let m = last_json_line(&output);
     assert_eq!(m["images"], 120);
     let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
@@ -90,7 +134,15 @@ fn eval_crop_reports_metrics_from_true_labels() {
     let accuracy = m["accuracy"].as_f64().unwrap();
     assert!((accuracy - (confusion[0][0] + confusion[1][1]) as f64 / 120.0).abs() < 1e-9);
     assert!(accuracy > 0.9, "accuracy {accuracy}");
-    for key in ["accuracy_female", "accuracy_male", "precision", "recall", "f1", "ms_per_image", "faces_found"] {
+    for key in [
+        "accuracy_female",
+        "accuracy_male",
+        "precision",
+        "recall",
+        "f1",
+        "ms_per_image",
+        "faces_found",
+    ] {
         assert!(m[key].is_number(), "{key} missing");
     }
 }
@@ -99,11 +151,25 @@ fn eval_crop_reports_metrics_from_true_labels() {
 fn eval_detect_counts_faces_found() {
     let dir = tempfile::tempdir().unwrap();
     for class in ["female", "male"] {
-        link_sample(&dataset(&format!("utk-dev/{class}")), &dir.path().join(class), 20);
+        link_sample(
+            &dataset(&format!("utk-dev/{class}")),
+            &dir.path().join(class),
+            20,
+        );
     }
     std::fs::write(dir.path().join("male/blank.png"), []).unwrap();
-    let output = genderlens(&["eval", dir.path().to_str().unwrap(), "--mode", "detect", "--json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = genderlens(&[
+        "eval",
+        dir.path().to_str().unwrap(),
+        "--mode",
+        "detect",
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let m = last_json_line(&output);
     assert_eq!(m["images"], 41);
     assert_eq!(m["unreadable"], 1);
@@ -124,23 +190,60 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     small_dataset(&data, 400, 150);
-    std::fs::write(data.join("Training/female/broken.jpg"), b"\xFF\xD8\xFF\xE0 broken").unwrap();
+    std::fs::write(
+        data.join("Training/female/broken.jpg"),
+        b"\xFF\xD8\xFF\xE0 broken",
+    )
+    .unwrap();
     std::fs::write(data.join("Training/male/readme.txt"), "not an image").unwrap();
     let out = dir.path().join("out");
-    let output = genderlens(&["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--name", "tiny", "--epochs", "3"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("tiny.json")).unwrap()).unwrap();
+    let output = genderlens(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--name",
+        "tiny",
+        "--epochs",
+        "3",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tiny.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["training"]["unreadable"], 2);
     assert_eq!(report["data"]["training"]["used"], 800);
     assert_eq!(report["history"].as_array().unwrap().len(), 3);
     let accuracy = report["validation"]["accuracy"].as_f64().unwrap();
-    assert!(accuracy > 0.65, "validation accuracy {accuracy} after 3 small epochs");
-    assert!(report["command"].as_str().unwrap().starts_with("genderlens train"));
+    assert!(
+        accuracy > 0.65,
+        "validation accuracy {accuracy} after 3 small epochs"
+    );
+    assert!(report["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("genderlens train"));
     // The report's numbers are re-measurable with `eval` on the exported weights.
-    let eval = genderlens(&["eval", data.join("Validation").to_str().unwrap(), "--json", "--model", out.join("tiny.safetensors").to_str().unwrap()]);
+    let eval = genderlens(&[
+        "eval",
+        data.join("Validation").to_str().unwrap(),
+        "--json",
+        "--model",
+        out.join("tiny.safetensors").to_str().unwrap(),
+    ]);
     let measured = last_json_line(&eval)["accuracy"].as_f64().unwrap();
-    assert!((measured - accuracy).abs() < 1e-9, "eval {measured} vs report {accuracy}");
-    assert!(!out.join("tiny.checkpoint.safetensors").exists(), "checkpoint removed after a finished run");
+    assert!(
+        (measured - accuracy).abs() < 1e-9,
+        "eval {measured} vs report {accuracy}"
+    );
+    assert!(
+        !out.join("tiny.checkpoint.safetensors").exists(),
+        "checkpoint removed after a finished run"
+    );
 }
 
 #[test]
@@ -149,16 +252,41 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let data = dir.path().join("data");
     small_dataset(&data, 100, 50);
     let out = dir.path().join("out");
-    let common = ["train", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--name", "r", "--epochs", "2", "--batch-size", "32"];
+    let common = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--name",
+        "r",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+    ];
     // 200 images / 32 = 7 batches per epoch: stop in the middle of epoch 2.
     let first = genderlens(&[&common[..], &["--stop-after-batches", "10"]].concat());
-    assert_eq!(first.status.code(), Some(130), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        first.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(out.join("r.checkpoint.safetensors").exists());
-    assert!(!out.join("r.safetensors").exists(), "no model before the run finishes");
+    assert!(
+        !out.join("r.safetensors").exists(),
+        "no model before the run finishes"
+    );
     let second = genderlens(&[&common[..], &["--resume"]].concat());
-    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 3"));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
     let history = report["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "epochs 1 and 2, none repeated or lost");
     assert_eq!(history[1]["epoch"], 2);
@@ -168,10 +296,23 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
 fn training_without_a_validation_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     for class in ["female", "male"] {
-        link_sample(&dataset(&format!("gender/Training/{class}")), &dir.path().join("Training").join(class), 5);
+        link_sample(
+            &dataset(&format!("gender/Training/{class}")),
+            &dir.path().join("Training").join(class),
+            5,
+        );
     }
-    let output = genderlens(&["train", "--data", dir.path().to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    let output = genderlens(&[
+        "train",
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Validation") && stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("Validation") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
 }

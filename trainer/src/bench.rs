@@ -1,0 +1,102 @@
+//! `genderlens bench`: native speed of the classifier and the pipeline on one core.
+
+use crate::model_arg::ModelArg;
+use anyhow::{Context, Result};
+use genderlens::preprocess::{fit_within, resize_to_input};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// A group photo to time detection on.
+    #[arg(long, default_value = "tests/fixtures/solvay-1927.jpg")]
+    pub image: PathBuf,
+    #[arg(long, default_value_t = 50)]
+    pub iterations: usize,
+    #[command(flatten)]
+    pub model: ModelArg,
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    threads: usize,
+    classifier_ms_per_face_batch1: f64,
+    classifier_ms_per_face_batch32: f64,
+    pipeline_ms_640: f64,
+    detect_ms_640: f64,
+    classify_ms_640: f64,
+    faces_640: usize,
+    pipeline_ms_full: f64,
+    faces_full: usize,
+}
+
+fn median_ms(iterations: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    // One core, like the browser's single worker thread.
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global()
+        .ok();
+    let bytes =
+        std::fs::read(&args.image).with_context(|| format!("reading {}", args.image.display()))?;
+    let image = genderlens::decode::decode_image(&bytes)?;
+    let mut pipeline = args.model.pipeline()?;
+    let face = resize_to_input(&image);
+    let batch: Vec<_> = (0..32).map(|_| face.clone()).collect();
+    let classifier = pipeline.classifier();
+    let single = median_ms(args.iterations, || {
+        classifier
+            .p_male(std::slice::from_ref(&face))
+            .map(drop)
+            .map_err(Into::into)
+    })?;
+    let batched = median_ms(args.iterations / 5 + 1, || {
+        classifier.p_male(&batch).map(drop).map_err(Into::into)
+    })? / 32.0;
+
+    let (small, _) = fit_within(&image, 640);
+    let small = small.into_owned();
+    let mut last = None;
+    let pipeline_640 = median_ms(args.iterations / 5 + 1, || {
+        last = Some(pipeline.analyze(&small)?);
+        Ok(())
+    })?;
+    let analysis_640 = last.take().expect("ran");
+    let pipeline_full = median_ms(args.iterations / 10 + 1, || {
+        last = Some(pipeline.analyze(&image)?);
+        Ok(())
+    })?;
+    let report = BenchReport {
+        threads: 1,
+        classifier_ms_per_face_batch1: single,
+        classifier_ms_per_face_batch32: batched,
+        pipeline_ms_640: pipeline_640,
+        detect_ms_640: analysis_640.detect_ms,
+        classify_ms_640: analysis_640.classify_ms,
+        faces_640: analysis_640.faces.len(),
+        pipeline_ms_full: pipeline_full,
+        faces_full: last.map(|a| a.faces.len()).unwrap_or(0),
+    };
+    println!(
+        "classifier: {single:.2} ms/face (batch 1), {batched:.2} ms/face (batch 32); {}×{} photo: {pipeline_640:.1} ms ({} faces); {}×{}: {pipeline_full:.1} ms",
+        small.width(),
+        small.height(),
+        report.faces_640,
+        image.width(),
+        image.height()
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
