@@ -62,6 +62,32 @@ fn small_dataset(dir: &Path, per_class_train: usize, per_class_val: usize) {
     }
 }
 
+/// A folder with `female/` and `male/` holding `count` files of each from `source/<class>`.
+fn labelled_folder(dir: &Path, source: &str, count: usize) {
+    for class in ["female", "male"] {
+        link_sample(
+            &dataset(&format!("{source}/{class}")),
+            &dir.join(class),
+            count,
+        );
+    }
+}
+
+/// Runs `eval DIR --mode MODE --json`, requires success, returns the JSON line.
+fn eval_json(dir: &Path, mode: &str) -> Value {
+    let output = genderlens(&["eval", dir.to_str().unwrap(), "--mode", mode, "--json"]);
+    assert_success(&output);
+    last_json_line(&output)
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn predict_json_has_one_object_per_image_with_errors_inline() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,26 +133,8 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
 #[test]
 fn eval_crop_reports_metrics_from_true_labels() {
     let dir = tempfile::tempdir().unwrap();
-    for class in ["female", "male"] {
-        link_sample(
-            &dataset(&format!("gender/Validation/{class}")),
-            &dir.path().join(class),
-            60,
-        );
-    }
-    let output = genderlens(&[
-        "eval",
-        dir.path().to_str().unwrap(),
-        "--mode",
-        "crop",
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let m = last_json_line(&output);
+    labelled_folder(dir.path(), "gender/Validation", 60);
+    let m = eval_json(dir.path(), "crop");
     assert_eq!(m["images"], 120);
     let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
     assert_eq!(confusion[0].iter().sum::<u64>(), 60, "row 0 = true female");
@@ -150,27 +158,9 @@ fn eval_crop_reports_metrics_from_true_labels() {
 #[test]
 fn eval_detect_counts_faces_found() {
     let dir = tempfile::tempdir().unwrap();
-    for class in ["female", "male"] {
-        link_sample(
-            &dataset(&format!("utk-dev/{class}")),
-            &dir.path().join(class),
-            20,
-        );
-    }
+    labelled_folder(dir.path(), "utk-dev", 20);
     std::fs::write(dir.path().join("male/blank.png"), []).unwrap();
-    let output = genderlens(&[
-        "eval",
-        dir.path().to_str().unwrap(),
-        "--mode",
-        "detect",
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let m = last_json_line(&output);
+    let m = eval_json(dir.path(), "detect");
     assert_eq!(m["images"], 41);
     assert_eq!(m["unreadable"], 1);
     assert!(m["faces_found"].as_u64().unwrap() >= 38);
@@ -208,11 +198,7 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         "--epochs",
         "3",
     ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output);
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("tiny.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["training"]["unreadable"], 2);
@@ -279,11 +265,7 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         "no model before the run finishes"
     );
     let second = genderlens(&[&common[..], &["--resume"]].concat());
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    assert_success(&second);
     assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 3"));
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
