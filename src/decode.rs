@@ -19,7 +19,7 @@ fn limits() -> Limits {
 }
 
 /// Decodes an encoded image (JPEG, PNG, GIF, WebP, BMP), applies its EXIF orientation and
-/// converts to 8-bit RGB (alpha is dropped, 16-bit and CMYK are converted).
+/// converts to 8-bit RGB (transparency over white, 16-bit and CMYK converted).
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(Error::Empty);
@@ -54,7 +54,24 @@ pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }
-    Ok(image.into_rgb8())
+    Ok(flatten_alpha(image))
+}
+
+/// 8-bit RGB; transparent pixels are composited over white, as a page shows them, instead
+/// of keeping whatever colour the file stored under them.
+fn flatten_alpha(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
+    let rgb: Vec<u8> = rgba
+        .pixels()
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            [0, 1, 2].map(|c| ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8)
+        })
+        .collect();
+    RgbImage::from_raw(rgba.width(), rgba.height(), rgb).expect("same pixel count")
 }
 
 /// Whether a JPEG's end-of-image marker (FF D9) is present near the end of the file; some

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{dataset, png_header_claiming, sample, SOLVAY_JPEG};
-use genderlens::{Error, Pipeline};
+use common::{dataset, sample, SOLVAY_JPEG};
+use genderlens::Pipeline;
 
 #[test]
 fn utk_faces_are_found_and_classified_as_their_label() {
@@ -75,41 +75,6 @@ fn whole_image_classification_uses_the_same_model() {
         correct += usize::from(pipeline.classify_whole(&image).unwrap().label == *class);
     }
     assert!(correct >= 36, "only {correct}/40 validation crops right");
-}
-
-#[test]
-fn bad_inputs_give_clear_errors() {
-    let mut pipeline = Pipeline::embedded().unwrap();
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("empty", vec![]),
-        ("text", b"hello, this is not an image\n".to_vec()),
-        (
-            "truncated jpeg",
-            SOLVAY_JPEG[..SOLVAY_JPEG.len() / 3].to_vec(),
-        ),
-        ("header only", SOLVAY_JPEG[..200].to_vec()),
-        (
-            "30000x30000 png header",
-            png_header_claiming(30_000, 30_000),
-        ),
-        ("0x0 png header", png_header_claiming(0, 0)),
-    ];
-    for (name, bytes) in cases {
-        match pipeline.analyze_bytes(&bytes) {
-            Err(e) => assert!(!e.to_string().is_empty(), "{name}: empty message"),
-            Ok(a) => panic!(
-                "{name}: decoded as {}×{} with {} faces",
-                a.width,
-                a.height,
-                a.faces.len()
-            ),
-        }
-    }
-    assert!(matches!(pipeline.analyze_bytes(&[]), Err(Error::Empty)));
-    assert!(matches!(
-        pipeline.analyze_bytes(&png_header_claiming(30_000, 30_000)),
-        Err(Error::TooLarge { .. })
-    ));
 }
 
 #[test]

@@ -1,9 +1,13 @@
 //! The bindings in a real browser (`wasm-pack test --headless --firefox --release`).
 #![cfg(target_arch = "wasm32")]
 
+#[path = "common/corpus.rs"]
+mod corpus;
+
+use corpus::Expect;
 use genderlens::wasm::GenderLens;
 use js_sys::{Array, Reflect};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -75,13 +79,38 @@ fn rgba_pixels_are_analysed_like_files() {
 }
 
 #[wasm_bindgen_test]
-fn bad_input_is_a_js_error_and_the_module_stays_usable() {
+fn every_corpus_file_is_a_result_or_a_js_error_and_the_module_stays_usable() {
     let mut lens = GenderLens::new().unwrap();
-    assert!(lens.analyze_bytes(b"").is_err());
-    assert!(lens.analyze_bytes(b"definitely not an image").is_err());
-    assert!(lens
-        .analyze_bytes(&SOLVAY_JPEG[..SOLVAY_JPEG.len() / 3])
-        .is_err());
+    for file in corpus::bad_files(true) {
+        let name = &file.name;
+        match (file.expect, lens.analyze_bytes(&file.bytes)) {
+            (Expect::Error, Err(e)) => {
+                let message = JsValue::from(e)
+                    .dyn_into::<js_sys::Error>()
+                    .unwrap()
+                    .message();
+                assert!(message.length() > 10, "{name}: unclear error {message}");
+            }
+            (Expect::NoFace, Ok(a)) => assert_eq!(faces(&a).length(), 0, "{name}"),
+            (Expect::Face { upright }, Ok(a)) => {
+                let size = (get(&a, "width").as_f64(), get(&a, "height").as_f64());
+                assert_eq!(
+                    size,
+                    (Some(upright.0 as f64), Some(upright.1 as f64)),
+                    "{name}"
+                );
+                let faces = faces(&a);
+                assert!(faces.length() >= 1, "{name}: no face");
+                assert_eq!(
+                    get(&faces.get(0), "label").as_string().unwrap(),
+                    "male",
+                    "{name}"
+                );
+            }
+            (expect, Ok(_)) => panic!("{name}: expected {expect:?}, got a result"),
+            (expect, Err(_)) => panic!("{name}: expected {expect:?}, got an error"),
+        }
+    }
     assert!(lens.analyze_rgba(&[0, 0, 0], 10, 10).is_err());
     assert!(lens.classify_whole_bytes(b"GIF89a").is_err());
     // Still works after the errors.

@@ -17,6 +17,7 @@ function setStatus(text, isError = false) {
 /** Promise-based client for the inference worker; restarts it if the module dies. */
 class Inference {
   constructor() {
+    this.failedStarts = 0;
     this.pending = new Map();
     this.nextId = 1;
     this.start();
@@ -26,7 +27,10 @@ class Inference {
     this.ready = new Promise((resolve, reject) => {
       this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
       this.worker.onmessage = ({ data }) => {
-        if (data.type === 'ready') return resolve(data.ms);
+        if (data.type === 'ready') {
+          this.failedStarts = 0;
+          return resolve(data.ms);
+        }
         if (data.type === 'fatal') return reject(new Error(data.message));
         const entry = this.pending.get(data.id);
         if (!entry) return;
@@ -37,7 +41,8 @@ class Inference {
       };
       this.worker.onerror = (e) => {
         reject(new Error(e.message || 'the worker failed to start'));
-        this.restart();
+        // A worker that cannot even start would fail again: give up after a few tries.
+        if (++this.failedStarts <= 3) this.restart();
       };
     });
     this.ready.catch(() => {});

@@ -36,8 +36,11 @@ onmessage = async ({ data: msg }) => {
     const result = run(msg);
     postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });
   } catch (e) {
-    // A wasm trap (RuntimeError) leaves the module unusable: ask the page for a new worker.
+    // A wasm trap (RuntimeError, e.g. a Rust panic) leaves the module unusable: say so and
+    // ask the page for a fresh worker.
     const fatal = e instanceof WebAssembly.RuntimeError;
-    postMessage({ id: msg.id, ok: false, error: e && e.message ? e.message : String(e), fatal });
+    const detail = e && e.message ? e.message : String(e);
+    const error = fatal ? `the model crashed on this file (${detail}) and was restarted; other files will work` : detail;
+    postMessage({ id: msg.id, ok: false, error, fatal });
   }
 };

@@ -171,3 +171,60 @@ test('the camera shows live boxes from a fake capture device', async () => {
     await cameraBrowser.close();
   }
 });
+
+const MIME = { '.jpg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp' };
+
+test('every hostile corpus file shows a result or an error, and the page stays usable', async () => {
+  // Written by `cargo run --example write_corpus -- target/corpus` (./dev test does it).
+  const corpus = path.join(root, 'target/corpus');
+  const cases = JSON.parse(fs.readFileSync(path.join(corpus, 'expectations.json'), 'utf8'));
+  const { page, requests } = await openPage(browser);
+  let cards = 0;
+  for (const { name, expect } of cases) {
+    const bytes = fs.readFileSync(path.join(corpus, name));
+    await dropFile(page, name, MIME[path.extname(name)] ?? '', bytes);
+    cards += 1;
+    await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n, cards, { timeout: 60_000 });
+    const card = page.locator('#results > article').first();
+    assert.equal(await card.locator('h2').textContent(), name);
+    if (expect === 'error') {
+      assert.match(await card.locator('.error').textContent(), /^Could not read this file: .{10,}/, name);
+    } else if (expect === 'no-face') {
+      assert.match(await card.locator('.summary').textContent(), /^No face found/, name);
+    } else {
+      const items = await card.locator('.faces li').allTextContents();
+      assert.ok(items.length >= 1, `${name}: no face listed`);
+      assert.match(items[0], /^Face 1: male/, name);
+    }
+  }
+  await dropFile(page, 'solvay-1927.jpg', 'image/jpeg', solvay);
+  await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n, cards + 1, { timeout: 60_000 });
+  assert.ok((await page.locator('#results > article').first().locator('.faces li').count()) >= 20);
+  assertSameOrigin(requests);
+});
+
+test('a crash inside the model restarts the worker, says so, and the next file works', async () => {
+  const context = await browser.newContext();
+  // Simulate a Rust panic (a wasm trap) on files whose name starts with "crash": the
+  // bindings module is served with analyzeBytes wrapped to trap on a marker byte sequence.
+  await context.route('**/pkg/genderlens.js', async (route) => {
+    const original = fs.readFileSync(path.join(www, 'pkg/genderlens.js'), 'utf8');
+    const patch = `
+const realAnalyzeBytes = GenderLens.prototype.analyzeBytes;
+GenderLens.prototype.analyzeBytes = function (bytes) {
+  if (new TextDecoder().decode(bytes.subarray(0, 5)) === 'CRASH') throw new WebAssembly.RuntimeError('unreachable');
+  return realAnalyzeBytes.call(this, bytes);
+};`;
+    await route.fulfill({ body: original + patch, contentType: 'text/javascript' });
+  });
+  const page = await context.newPage();
+  await page.goto(origin + '/');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Ready'), null, { timeout: 60_000 });
+  await dropFile(page, 'crash.jpg', 'image/jpeg', Buffer.from('CRASH and burn'));
+  const error = page.locator('#results > article.error-card .error');
+  await error.waitFor({ timeout: 30_000 });
+  assert.match(await error.textContent(), /crashed.*restarted/);
+  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 60_000 });
+  await context.close();
+});

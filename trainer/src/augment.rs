@@ -1,7 +1,9 @@
 //! Training-time augmentation on network-sized faces: the original recipe (flip, rotation,
-//! zoom, brightness, contrast) plus a small shift, as one random affine warp.
+//! zoom, brightness, contrast) plus a small shift, as one random affine warp, then photo
+//! effects the celebrity crops rarely show but users' photos do: washed-out or grey colour
+//! and low resolution (small faces in group photos, webcams).
 
-use image::{Rgb, RgbImage};
+use image::{imageops, Rgb, RgbImage};
 use rand::Rng;
 
 /// Ranges of the random transforms.
@@ -12,16 +14,26 @@ pub struct Augmentation {
     pub max_shift: f32,
     pub max_brightness: f32,
     pub max_contrast: f32,
+    /// Saturation is scaled by 1 ± this.
+    pub max_saturation: f32,
+    pub grayscale_probability: f64,
+    /// Chance that a face is shrunk to `low_resolution_sides` and scaled back up.
+    pub low_resolution_probability: f64,
+    pub low_resolution_sides: (u32, u32),
 }
 
 impl Default for Augmentation {
     fn default() -> Self {
         Self {
             max_rotation_deg: 12.0,
-            max_zoom: 0.1,
-            max_shift: 0.06,
+            max_zoom: 0.15,
+            max_shift: 0.08,
             max_brightness: 0.2,
             max_contrast: 0.2,
+            max_saturation: 0.4,
+            grayscale_probability: 0.1,
+            low_resolution_probability: 0.2,
+            low_resolution_sides: (20, 48),
         }
     }
 }
@@ -38,6 +50,11 @@ impl Augmentation {
         let shift_y = rng.random_range(-self.max_shift..=self.max_shift) * h as f32;
         let brightness = rng.random_range(-self.max_brightness..=self.max_brightness) * 255.0;
         let contrast = 1.0 + rng.random_range(-self.max_contrast..=self.max_contrast);
+        let saturation = if rng.random_bool(self.grayscale_probability) {
+            0.0
+        } else {
+            1.0 + rng.random_range(-self.max_saturation..=self.max_saturation)
+        };
 
         // Inverse map: output pixel → source position (rotate and scale about the centre).
         let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
@@ -53,9 +70,17 @@ impl Augmentation {
                 sx = w as f32 - 1.0 - sx;
             }
             let src = bilinear(face, sx, sy);
-            *pixel =
-                Rgb(src
-                    .map(|v| ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0) as u8));
+            let grey = 0.299 * src[0] + 0.587 * src[1] + 0.114 * src[2];
+            *pixel = Rgb(src.map(|v| {
+                let v = grey + (v - grey) * saturation;
+                ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0) as u8
+            }));
+        }
+        if rng.random_bool(self.low_resolution_probability) {
+            let (lo, hi) = self.low_resolution_sides;
+            let side = rng.random_range(lo..=hi);
+            let small = imageops::resize(&out, side, side, imageops::FilterType::Triangle);
+            out = imageops::resize(&small, w, h, imageops::FilterType::Triangle);
         }
         out
     }

@@ -1,0 +1,31 @@
+//! Writes the hostile-input test corpus to a folder (for the page test and fuzzing seeds):
+//! `cargo run --release --example write_corpus -- DIR`.
+
+#[path = "../tests/common/corpus.rs"]
+mod corpus;
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/corpus".into());
+    std::fs::create_dir_all(&dir)?;
+    let mut expectations = Vec::new();
+    for file in corpus::bad_files(true) {
+        std::fs::write(std::path::Path::new(&dir).join(&file.name), &file.bytes)?;
+        let expect = match file.expect {
+            corpus::Expect::Error => "error",
+            corpus::Expect::NoFace => "no-face",
+            corpus::Expect::Face { .. } => "face",
+        };
+        expectations.push(format!(
+            "{{\"name\":{:?},\"expect\":{expect:?}}}",
+            file.name
+        ));
+    }
+    std::fs::write(
+        std::path::Path::new(&dir).join("expectations.json"),
+        format!("[{}]\n", expectations.join(",\n")),
+    )?;
+    println!("{} files in {dir}", expectations.len());
+    Ok(())
+}
