@@ -1,8 +1,9 @@
 //! The trained CNN behind a small API: face crops in, probabilities out.
 
-use crate::error::{Error, Result};
+use crate::error::{candle_message, Error, Result};
 use crate::model::{load_from_safetensors, GenderNet};
 use crate::preprocess::faces_to_tensor;
+use crate::weights::check_layout;
 use candle_core::Device;
 use image::RgbImage;
 
@@ -19,8 +20,9 @@ impl Classifier {
     /// file or a wrong-shaped tensor is an error naming the problem.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let device = Device::Cpu;
+        check_layout(bytes).map_err(|e| Error::Model(format!("cannot load weights: {e}")))?;
         let net = load_from_safetensors(bytes, &device)
-            .map_err(|e| Error::Model(format!("cannot load weights: {e}")))?;
+            .map_err(|e| Error::Model(format!("cannot load weights: {}", candle_message(&e))))?;
         Ok(Self { net, device })
     }
 

@@ -28,7 +28,15 @@ pub enum Error {
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
-        Error::Model(e.to_string())
+        Error::Model(candle_message(&e))
+    }
+}
+
+/// candle's message without the backtrace it attaches when `RUST_BACKTRACE` is set.
+pub fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
     }
 }
 

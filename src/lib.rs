@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod preprocess;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+pub mod weights;
 
 pub use classifier::Classifier;
 pub use error::{Error, Result};

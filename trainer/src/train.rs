@@ -115,8 +115,13 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let varmap = VarMap::new();
     let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
+    let mut best_weights = snapshot(&varmap)?;
     let mut progress = if args.resume {
-        restore(&checkpoint, &varmap, &mut optimizer)?
+        let (progress, best) = restore(&checkpoint, &varmap, &mut optimizer)?;
+        if !best.is_empty() {
+            best_weights = best; // checkpoints from before best weights were kept lack them
+        }
+        progress
     } else {
         Progress {
             args: args.clone(),
@@ -153,7 +158,6 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
     let total_steps = batches_per_epoch * args.epochs;
     let warmup_steps = (batches_per_epoch / 2).max(1);
-    let mut best_weights = snapshot(&varmap)?;
     let mut batches_run = 0usize;
 
     while progress.epoch < args.epochs {
@@ -206,7 +210,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
                 progress.batch = batch_index + 1;
                 progress.optimizer_step = optimizer.step;
                 progress.partial = (loss_sum, correct, seen, elapsed);
-                save_checkpoint(&checkpoint, &varmap, &optimizer, &progress)?;
+                save_checkpoint(&checkpoint, &varmap, &best_weights, &optimizer, &progress)?;
                 bar.abandon_with_message("interrupted");
                 println!("interrupted: checkpoint saved; continue with `genderlens train --resume` (same --out/--name)");
                 std::process::exit(130);
@@ -225,7 +229,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             seconds,
             images_per_second: seen as f64 / seconds,
         };
-        println!(
+        let summary = format!(
             "epoch {}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
             record.epoch,
             args.epochs,
@@ -248,7 +252,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         progress.batch = 0;
         progress.partial = (0.0, 0, 0, 0.0);
         progress.optimizer_step = optimizer.step;
-        save_checkpoint(&checkpoint, &varmap, &optimizer, &progress)?;
+        save_checkpoint(&checkpoint, &varmap, &best_weights, &optimizer, &progress)?;
+        // Printed once the checkpoint holds the epoch: a run killed after this line loses
+        // nothing of it.
+        println!("{summary}");
         if progress.epochs_without_improvement >= args.patience {
             println!(
                 "early stop: validation loss has not improved for {} epochs",
@@ -383,14 +390,24 @@ pub fn smoothed_cross_entropy(
     (soft * log_probs)?.sum(1)?.mean_all()?.neg()
 }
 
+/// Prefix of the best epoch's weights inside a checkpoint (exported at the end even if the
+/// run was resumed after them).
+const BEST_PREFIX: &str = "best.";
+
 fn save_checkpoint(
     path: &Path,
     varmap: &VarMap,
+    best_weights: &HashMap<String, Tensor>,
     optimizer: &AdamW,
     progress: &Progress,
 ) -> Result<()> {
     let mut tensors = snapshot(varmap)?;
     tensors.extend(optimizer.state());
+    tensors.extend(
+        best_weights
+            .iter()
+            .map(|(name, t)| (format!("{BEST_PREFIX}{name}"), t.clone())),
+    );
     let meta = serde_json::to_vec(progress)?;
     let n = meta.len();
     tensors.insert("meta.json".into(), Tensor::from_vec(meta, n, &Device::Cpu)?);
@@ -399,7 +416,13 @@ fn save_checkpoint(
     })
 }
 
-fn restore(path: &Path, varmap: &VarMap, optimizer: &mut AdamW) -> Result<Progress> {
+/// Loads a checkpoint into the model and optimiser; returns the progress and the best
+/// epoch's weights.
+fn restore(
+    path: &Path,
+    varmap: &VarMap,
+    optimizer: &mut AdamW,
+) -> Result<(Progress, HashMap<String, Tensor>)> {
     if !path.exists() {
         bail!("no checkpoint to resume at {}", path.display());
     }
@@ -418,7 +441,11 @@ fn restore(path: &Path, varmap: &VarMap, optimizer: &mut AdamW) -> Result<Progre
             .with_context(|| format!("checkpoint tensor {name}"))?;
     }
     optimizer.load_state(&tensors, progress.optimizer_step)?;
-    Ok(progress)
+    let best = tensors
+        .iter()
+        .filter_map(|(name, t)| Some((name.strip_prefix(BEST_PREFIX)?.to_string(), t.clone())))
+        .collect();
+    Ok((progress, best))
 }
 
 /// Writes through a temporary file in the same folder, then renames: a killed process

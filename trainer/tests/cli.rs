@@ -298,3 +298,151 @@ fn training_without_a_validation_folder_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_killed_run_resumes_without_losing_a_completed_epoch() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 60, 30);
+    let out = dir.path().join("out");
+    let args = |epochs: &str| {
+        [
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--name",
+            "k",
+            "--batch-size",
+            "32",
+            "--epochs",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([epochs.to_string()])
+        .collect::<Vec<_>>()
+    };
+    // Far more epochs than it gets: SIGKILL right after the second epoch's summary line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_genderlens"))
+        .args(args("50"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut summaries = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains(": train loss") {
+            summaries.push(line);
+            if summaries.len() == 2 {
+                child.kill().unwrap(); // SIGKILL: no handler runs
+                break;
+            }
+        }
+    }
+    assert!(!child.wait().unwrap().success());
+    assert_eq!(summaries.len(), 2, "the run ended before two epochs");
+    assert!(
+        !out.join("k.safetensors").exists(),
+        "no model from a killed run"
+    );
+
+    let mut resume_args = args("3");
+    resume_args.push("--resume".into());
+    let resumed = genderlens(&resume_args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_success(&resumed);
+    assert!(
+        String::from_utf8_lossy(&resumed.stdout).contains("resuming at epoch 3 batch 0"),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("k.json")).unwrap()).unwrap();
+    let history = report["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    for (record, line) in history.iter().zip(&summaries) {
+        let val_loss = format!("val loss {:.4}", record["val_loss"].as_f64().unwrap());
+        assert!(
+            line.contains(&val_loss),
+            "{line} vs {val_loss}: epoch redone"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn damaged_weights_are_a_clear_error_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = std::fs::read(repo().join("models/genderlens.safetensors")).unwrap();
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &weights[..weights.len() / 2]).unwrap();
+
+    let mut tensors =
+        candle_core::safetensors::load_buffer(&weights, &candle_core::Device::Cpu).unwrap();
+    let head = tensors["head.weight"].t().unwrap().contiguous().unwrap();
+    tensors.insert("head.weight".into(), head);
+    let wrong_shape = dir.path().join("wrong-shape.safetensors");
+    candle_core::safetensors::save(&tensors, &wrong_shape).unwrap();
+
+    let photo = repo().join("tests/fixtures/solvay-1927.jpg");
+    for (file, expected) in [
+        (&truncated, ["tensor `", "truncated"]),
+        (&wrong_shape, ["head.weight", "shape mismatch"]),
+    ] {
+        let output = genderlens(&[
+            "predict",
+            "--model",
+            file.to_str().unwrap(),
+            photo.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for needle in expected {
+            assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[path = "../../tests/common/corpus.rs"]
+mod corpus;
+
+#[test]
+fn predict_gives_a_result_or_an_error_for_every_corpus_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = corpus::bad_files(true);
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| {
+            let path = dir.path().join(&f.name);
+            std::fs::write(&path, &f.bytes).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let mut args = vec!["predict", "--json"];
+    args.extend(paths.iter().map(|p| p.as_str()));
+    let output = genderlens(&args);
+    assert_success(&output);
+    let results = last_json_line(&output);
+    for (file, result) in files.iter().zip(results.as_array().unwrap()) {
+        let name = &file.name;
+        let faces = result["faces"].as_array().unwrap();
+        match file.expect {
+            corpus::Expect::Error => {
+                assert!(result["error"].as_str().unwrap().len() > 10, "{name}")
+            }
+            corpus::Expect::NoFace => assert!(faces.is_empty() && result["error"].is_null()),
+            corpus::Expect::Face { upright } => {
+                assert_eq!(result["width"], upright.0, "{name}");
+                assert_eq!(result["height"], upright.1, "{name}");
+                assert_eq!(faces[0]["label"], "male", "{name}");
+            }
+        }
+    }
+}
