@@ -1,5 +1,6 @@
-//! The trained CNN behind a small API: face crops in, probabilities out.
+//! The trained CNN behind a small API: face crops in, calibrated probabilities out.
 
+use crate::calibration::{self, TEMPERATURE_TENSOR};
 use crate::error::{candle_message, Error, Result};
 use crate::model::{load_from_safetensors, GenderNet};
 use crate::preprocess::faces_to_tensor;
@@ -12,18 +13,32 @@ static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensor
 
 pub struct Classifier {
     net: GenderNet,
+    temperature: f32,
     device: Device,
 }
 
 impl Classifier {
-    /// Loads weights written by `genderlens train` (f16 or f32 safetensors). A truncated
+    /// Loads weights written by `genderlens train` (f16 or f32 safetensors), with the
+    /// calibration temperature stored beside them (1 when the file has none). A truncated
     /// file or a wrong-shaped tensor is an error naming the problem.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let device = Device::Cpu;
         check_layout(bytes).map_err(|e| Error::Model(format!("cannot load weights: {e}")))?;
-        let net = load_from_safetensors(bytes, &device)
-            .map_err(|e| Error::Model(format!("cannot load weights: {}", candle_message(&e))))?;
-        Ok(Self { net, device })
+        let invalid = |e: candle_core::Error| {
+            Error::Model(format!("cannot load weights: {}", candle_message(&e)))
+        };
+        let net = load_from_safetensors(bytes, &device).map_err(invalid)?;
+        let temperature = read_temperature(bytes, &device).map_err(invalid)?;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(Error::Model(format!(
+                "cannot load weights: `{TEMPERATURE_TENSOR}` is {temperature}, not a positive number"
+            )));
+        }
+        Ok(Self {
+            net,
+            temperature,
+            device,
+        })
     }
 
     /// The model embedded at build time from `models/genderlens.safetensors`.
@@ -39,11 +54,38 @@ impl Classifier {
         &self.net
     }
 
-    /// P(male) for each face; faces must already be network-sized (see `crop`/`preprocess`).
-    pub fn p_male(&self, faces: &[RgbImage]) -> Result<Vec<f32>> {
+    /// The calibration temperature applied to every probability this classifier returns.
+    pub fn temperature(&self) -> f32 {
+        self.temperature
+    }
+
+    /// Raw logits `[female, male]` per face; faces must already be network-sized.
+    pub fn logits(&self, faces: &[RgbImage]) -> Result<Vec<[f32; 2]>> {
         if faces.is_empty() {
             return Ok(vec![]);
         }
-        Ok(self.net.p_male(&faces_to_tensor(faces, &self.device)?)?)
+        Ok(self.net.logits(&faces_to_tensor(faces, &self.device)?)?)
+    }
+
+    /// Calibrated P(male) for each face; faces must already be network-sized (see
+    /// `crop`/`preprocess`).
+    pub fn p_male(&self, faces: &[RgbImage]) -> Result<Vec<f32>> {
+        Ok(self
+            .logits(faces)?
+            .into_iter()
+            .map(|l| calibration::p_male(l, self.temperature))
+            .collect())
+    }
+}
+
+fn read_temperature(bytes: &[u8], device: &Device) -> candle_core::Result<f32> {
+    let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
+    match tensors.get(TEMPERATURE_TENSOR) {
+        Some(t) => t
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .get(0)?
+            .to_scalar::<f32>(),
+        None => Ok(1.0),
     }
 }

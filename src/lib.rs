@@ -1,6 +1,7 @@
 //! GenderLens: face detection (rustface) + gender classification (candle CNN), one pipeline
 //! shared by the trainer, the command line and the browser.
 
+pub mod calibration;
 pub mod classifier;
 pub mod crop;
 pub mod decode;

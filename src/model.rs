@@ -134,10 +134,11 @@ impl GenderNet {
         self.head.forward(&pooled)
     }
 
-    /// Probability of the "male" class for each row of the batch.
-    pub fn p_male(&self, x: &Tensor) -> Result<Vec<f32>> {
-        let probs = candle_nn::ops::softmax_last_dim(&self.forward_t(x, false)?)?;
-        probs.narrow(1, 1, 1)?.flatten_all()?.to_vec1::<f32>()
+    /// Raw (uncalibrated) logits, one `[female, male]` pair per row of the batch; see
+    /// [`crate::calibration`] for the probabilities.
+    pub fn logits(&self, x: &Tensor) -> Result<Vec<[f32; 2]>> {
+        let rows = self.forward_t(x, false)?.to_vec2::<f32>()?;
+        Ok(rows.into_iter().map(|r| [r[0], r[1]]).collect())
     }
 }
 

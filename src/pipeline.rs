@@ -1,11 +1,11 @@
 //! decode → detect → crop → classify: the one pipeline behind the CLI and the browser.
 
+use crate::calibration::{verdict, Verdict};
 use crate::classifier::Classifier;
 use crate::crop::crop_face;
 use crate::decode::decode_image;
 use crate::detect::{FaceBox, FaceDetector};
 use crate::error::Result;
-use crate::model::CLASSES;
 use crate::preprocess::{fit_within, resize_to_input};
 use image::{Rgb, RgbImage};
 use serde::Serialize;
@@ -18,12 +18,16 @@ pub const MAX_WORKING_SIDE: u32 = 1024;
 /// its size: tightly framed portraits leave the detector no context around the face.
 const RETRY_PADDING: f32 = 0.25;
 
-/// One classified face. `box` is (x, y, width, height) in pixels of the input image.
+/// One classified face. `box` is (x, y, width, height) in pixels of the input image;
+/// `label` is "female", "male" or "uncertain", `likely` the more probable class and
+/// `confidence` its calibrated probability (see [`crate::calibration`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Face {
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
-    pub label: &'static str,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Calibrated probability of "male".
     pub p_male: f32,
     /// Detector confidence; `None` when the whole image was classified as one face.
     pub detector_score: Option<f32>,
@@ -42,10 +46,6 @@ pub struct Analysis {
 pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,
-}
-
-pub fn label_for(p_male: f32) -> &'static str {
-    CLASSES[usize::from(p_male >= 0.5)]
 }
 
 impl Pipeline {
@@ -77,7 +77,7 @@ impl Pipeline {
             .zip(probabilities)
             .map(|(b, p_male)| Face {
                 bbox: [b.x * scale, b.y * scale, b.width * scale, b.height * scale],
-                label: label_for(p_male),
+                verdict: verdict(p_male),
                 p_male,
                 detector_score: Some(b.score),
             })
@@ -96,7 +96,7 @@ impl Pipeline {
         let p_male = self.classifier.p_male(&[resize_to_input(image)])?[0];
         Ok(Face {
             bbox: [0.0, 0.0, image.width() as f32, image.height() as f32],
-            label: label_for(p_male),
+            verdict: verdict(p_male),
             p_male,
             detector_score: None,
         })

@@ -27,7 +27,11 @@ fn each_corpus_file_gives_a_result_or_a_clear_error() {
             (Expect::Face { upright }, Ok(a)) => {
                 assert_eq!((a.width, a.height), upright, "{name}: not upright");
                 let face = a.faces.first().unwrap_or_else(|| panic!("{name}: no face"));
-                assert_eq!(face.label, "male", "{name}: p_male {}", face.p_male);
+                assert_eq!(
+                    face.verdict.likely, "male",
+                    "{name}: p_male {}",
+                    face.p_male
+                );
                 // The face sits where it is in the upright image (scaled for the huge one).
                 let scale = upright.0 as f32 / common::corpus::face_scene().width() as f32;
                 let centre = |b: [f32; 4]| (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);

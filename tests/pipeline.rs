@@ -18,7 +18,7 @@ fn utk_faces_are_found_and_classified_as_their_label() {
             total += 1;
             if let Some(face) = analysis.faces.first() {
                 found += 1;
-                correct += usize::from(face.label == class);
+                correct += usize::from(face.verdict.likely == class);
             }
         }
     }
@@ -40,7 +40,7 @@ fn solvay_photo_yields_most_faces_and_mostly_men() {
     let faces = &analysis.faces;
     assert!(faces.len() >= 20, "found {} of the 29 faces", faces.len());
     assert!(faces.len() <= 29, "{} faces: false detections", faces.len());
-    let men = faces.iter().filter(|f| f.label == "male").count();
+    let men = faces.iter().filter(|f| f.verdict.likely == "male").count();
     assert!(
         men * 10 >= faces.len() * 8,
         "only {men} of {} faces labelled male (28 of 29 are men)",
@@ -72,7 +72,7 @@ fn whole_image_classification_uses_the_same_model() {
         .collect();
     for (path, class) in &files {
         let image = genderlens::decode::decode_image(&std::fs::read(path).unwrap()).unwrap();
-        correct += usize::from(pipeline.classify_whole(&image).unwrap().label == *class);
+        correct += usize::from(pipeline.classify_whole(&image).unwrap().verdict.likely == *class);
     }
     assert!(correct >= 36, "only {correct}/40 validation crops right");
 }
@@ -91,4 +91,23 @@ fn rgba_input_matches_encoded_input() {
     let b = pipeline.analyze_bytes(SOLVAY_JPEG).unwrap();
     assert_eq!(a.faces.len(), b.faces.len());
     assert!(genderlens::decode::rgb_from_rgba(&rgba[1..], image.width(), image.height()).is_err());
+}
+
+#[test]
+fn reported_probabilities_are_the_calibrated_ones() {
+    let pipeline = Pipeline::embedded().unwrap();
+    for path in [
+        sample(&dataset("utk-dev/female"), 3),
+        sample(&dataset("utk-dev/male"), 3),
+    ]
+    .concat()
+    {
+        let bytes = std::fs::read(&path).unwrap();
+        let (p, label, confidence) = common::calibration_check::expected_whole_image(&bytes);
+        let image = genderlens::decode::decode_image(&bytes).unwrap();
+        let face = pipeline.classify_whole(&image).unwrap();
+        assert_eq!(face.p_male, p, "{}", path.display());
+        assert_eq!(face.verdict.label, label);
+        assert_eq!(face.verdict.confidence, confidence);
+    }
 }

@@ -1,6 +1,8 @@
 //! The bindings in a real browser (`wasm-pack test --headless --firefox --release`).
 #![cfg(target_arch = "wasm32")]
 
+#[path = "common/calibration_check.rs"]
+mod calibration_check;
 #[path = "common/corpus.rs"]
 mod corpus;
 
@@ -45,7 +47,7 @@ fn utk_faces_are_classified_as_their_label() {
             let faces = faces(&analysis);
             assert!(faces.length() >= 1, "no face found");
             let face = faces.get(0);
-            assert_eq!(get(&face, "label").as_string().unwrap(), expected);
+            assert_eq!(get(&face, "likely").as_string().unwrap(), expected);
             let p_male = get(&face, "p_male").as_f64().unwrap();
             assert!((0.0..=1.0).contains(&p_male));
             assert_eq!(Array::from(&get(&face, "box")).length(), 4);
@@ -115,4 +117,19 @@ fn every_corpus_file_is_a_result_or_a_js_error_and_the_module_stays_usable() {
     assert!(lens.classify_whole_bytes(b"GIF89a").is_err());
     // Still works after the errors.
     assert!(faces(&lens.analyze_bytes(SOLVAY_JPEG).unwrap()).length() >= 20);
+}
+
+#[wasm_bindgen_test]
+fn the_browser_reports_the_same_calibrated_probability_as_native_code() {
+    let lens = GenderLens::new().unwrap();
+    for photo in UTK_FEMALE.iter().chain(UTK_MALE) {
+        let (p, label, confidence) = calibration_check::expected_whole_image(photo);
+        let face = lens.classify_whole_bytes(photo).unwrap();
+        assert_eq!(get(&face, "p_male").as_f64().unwrap() as f32, p);
+        assert_eq!(get(&face, "label").as_string().unwrap(), label);
+        assert_eq!(
+            get(&face, "confidence").as_f64().unwrap() as f32,
+            confidence
+        );
+    }
 }

@@ -1,7 +1,6 @@
 // GenderLens page: files, paste and camera in; boxes, labels and confidence out.
 // All inference runs in worker.js; no request leaves this origin.
 
-const UNCERTAIN_BELOW = 0.65; // show "uncertain" when the winning class is less sure than this
 const CAMERA_MAX_WIDTH = 640;
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -65,18 +64,11 @@ class Inference {
   }
 }
 
-function confidenceOf(face) {
-  return face.label === 'male' ? face.p_male : 1 - face.p_male;
-}
-
-function shownLabel(face) {
-  return confidenceOf(face) < UNCERTAIN_BELOW ? 'uncertain' : face.label;
-}
-
+// Labels, "uncertain" and the calibrated confidence all come from the wasm module, so the
+// page and the command line always agree.
 function describe(face) {
-  const label = shownLabel(face);
-  const pct = Math.round(100 * confidenceOf(face));
-  return label === 'uncertain' ? `uncertain (${face.label} ${pct}%)` : `${label} ${pct}%`;
+  const pct = Math.round(100 * face.confidence);
+  return face.label === 'uncertain' ? `uncertain (${face.likely} ${pct}%)` : `${face.label} ${pct}%`;
 }
 
 const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#8a8a8a' };
@@ -87,7 +79,7 @@ function drawBoxes(ctx, faces, scale) {
   ctx.textBaseline = 'bottom';
   for (const face of faces) {
     const [x, y, w, h] = face.box.map((v) => v * scale);
-    const color = COLORS[shownLabel(face)];
+    const color = COLORS[face.label];
     ctx.strokeStyle = color;
     ctx.strokeRect(x, y, w, h);
     const text = describe(face);
@@ -168,7 +160,7 @@ function stem(name) {
 
 function faceItem(face, index, bitmap) {
   const li = document.createElement('li');
-  const label = shownLabel(face);
+  const label = face.label;
   if (bitmap) {
     const thumb = document.createElement('canvas');
     thumb.width = thumb.height = 96;

@@ -1,6 +1,7 @@
 //! Shared helpers for the native integration tests.
 #![allow(dead_code)]
 
+pub mod calibration_check;
 pub mod corpus;
 
 use std::path::PathBuf;

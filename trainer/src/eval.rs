@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use crate::model_arg::ModelArg;
 use anyhow::Result;
 use candle_core::Device;
+use genderlens::Face;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -89,33 +90,67 @@ pub fn run(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the full pipeline on every image (in parallel, one pipeline per worker). An image
-/// without a face is counted as misclassified, also in the confusion matrix.
-fn detect_mode(files: &FileList, model: &ModelArg) -> Result<(Metrics, usize, usize)> {
+/// What the full pipeline made of one labelled image.
+pub enum Outcome {
+    /// The file could not be read or decoded.
+    Unreadable,
+    NoFace,
+    /// The most confident detection.
+    Face(Face),
+}
+
+impl Outcome {
+    /// The predicted class; an image without a face counts as wrong.
+    pub fn predicted_or_wrong(&self, truth: u32) -> u32 {
+        match self {
+            Outcome::Face(face) => u32::from(face.p_male >= 0.5),
+            _ => 1 - truth,
+        }
+    }
+}
+
+/// Runs the full pipeline on every image, in parallel with one pipeline per worker.
+pub fn analyze_all(files: &FileList, model: &ModelArg) -> Result<Vec<Outcome>> {
     model.classifier()?; // fail early, once, on bad weights
-    let outcomes: Vec<Option<Option<u32>>> = files
+    Ok(files
         .files
         .par_iter()
         .map_init(
             || model.pipeline().expect("weights loaded above"),
             |pipeline, (path, _)| {
-                let bytes = std::fs::read(path).ok()?;
-                let analysis = pipeline.analyze_bytes(&bytes).ok()?;
-                Some(analysis.faces.first().map(|f| u32::from(f.p_male >= 0.5)))
+                let Some(analysis) = std::fs::read(path)
+                    .ok()
+                    .and_then(|bytes| pipeline.analyze_bytes(&bytes).ok())
+                else {
+                    return Outcome::Unreadable;
+                };
+                match analysis.faces.into_iter().next() {
+                    Some(face) => Outcome::Face(face),
+                    None => Outcome::NoFace,
+                }
             },
         )
-        .collect();
+        .collect())
+}
+
+/// End-to-end metrics; an image without a face is counted as misclassified, also in the
+/// confusion matrix.
+fn detect_mode(files: &FileList, model: &ModelArg) -> Result<(Metrics, usize, usize)> {
+    let outcomes = analyze_all(files, model)?;
     let truth: Vec<u32> = files.files.iter().map(|(_, label)| *label).collect();
     let predicted: Vec<u32> = outcomes
         .iter()
         .zip(&truth)
-        .map(|(outcome, &t)| outcome.flatten().unwrap_or(1 - t))
+        .map(|(outcome, &t)| outcome.predicted_or_wrong(t))
         .collect();
     let found = outcomes
         .iter()
-        .filter(|o| matches!(o, Some(Some(_))))
+        .filter(|o| matches!(o, Outcome::Face(_)))
         .count();
-    let unreadable = outcomes.iter().filter(|o| o.is_none()).count();
+    let unreadable = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Unreadable))
+        .count();
     Ok((
         Metrics::from_predictions(&truth, &predicted),
         found,

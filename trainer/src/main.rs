@@ -3,12 +3,14 @@
 mod adam;
 mod augment;
 mod bench;
+mod calibrate;
 mod dataset;
 mod eval;
 mod evaluate;
 mod metrics;
 mod model_arg;
 mod predict;
+mod report;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,10 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Time the classifier and the pipeline on one core.
     Bench(bench::BenchArgs),
+    /// Fit the probability calibration (temperature) of a model on labelled crops.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
+    Report(report::ReportArgs),
 }
 
 fn main() {
@@ -55,6 +61,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Calibrate(args) => calibrate::run(args, &command_line),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -45,15 +45,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 );
                 for face in &analysis.faces {
                     let [x, y, w, h] = face.bbox;
-                    let confidence = if face.label == "male" {
-                        face.p_male
+                    let v = face.verdict;
+                    let shown = if v.label == v.likely {
+                        v.label.to_string()
                     } else {
-                        1.0 - face.p_male
+                        format!("{} ({})", v.label, v.likely)
                     };
                     println!(
-                        "  {:>6} {:5.1}%  at ({x:.0}, {y:.0}) {w:.0}×{h:.0}",
-                        face.label,
-                        100.0 * confidence
+                        "  {shown:>18} {:5.1}%  at ({x:.0}, {y:.0}) {w:.0}×{h:.0}",
+                        100.0 * v.confidence
                     );
                 }
                 ImageResult {

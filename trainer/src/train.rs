@@ -2,6 +2,7 @@
 
 use crate::adam::AdamW;
 use crate::augment::Augmentation;
+use crate::calibrate::{calibrate_weights, print_summary, CalibrationReport};
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
@@ -476,6 +477,7 @@ struct ModelReport<'a> {
     history: &'a [EpochRecord],
     validation: Metrics,
     validation_loss: f64,
+    calibration: CalibrationReport,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -500,9 +502,11 @@ fn export(
     write_atomically(&model_path, |tmp| {
         Ok(candle_core::safetensors::save(&half, tmp)?)
     })?;
+    let calibration = calibrate_weights(&model_path, val, "Validation")?;
     let bytes = std::fs::read(&model_path)?;
     let net = genderlens::model::load_from_safetensors(&bytes, device)?;
     let (validation, validation_loss) = evaluate_cache(&net, val, device)?;
+    print_summary(&calibration);
     println!(
         "exported {} ({} bytes, f16): validation accuracy {:.2}% on {} images",
         model_path.display(),
@@ -530,6 +534,7 @@ fn export(
         history: &progress.history,
         validation,
         validation_loss,
+        calibration,
     };
     let json_path = args.out.join(format!("{}.json", args.name));
     write_atomically(&json_path, |tmp| {

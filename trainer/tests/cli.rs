@@ -112,7 +112,9 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
     assert!(faces.len() >= 20, "{} faces", faces.len());
     for face in faces {
         assert_eq!(face["box"].as_array().unwrap().len(), 4);
-        assert!(["female", "male"].contains(&face["label"].as_str().unwrap()));
+        assert!(["female", "male", "uncertain"].contains(&face["label"].as_str().unwrap()));
+        assert!(["female", "male"].contains(&face["likely"].as_str().unwrap()));
+        assert!(face["confidence"].as_f64().unwrap() >= 0.5);
         let p = face["p_male"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p));
     }
@@ -441,8 +443,96 @@ fn predict_gives_a_result_or_an_error_for_every_corpus_file() {
             corpus::Expect::Face { upright } => {
                 assert_eq!(result["width"], upright.0, "{name}");
                 assert_eq!(result["height"], upright.1, "{name}");
-                assert_eq!(faces[0]["label"], "male", "{name}");
+                assert_eq!(faces[0]["likely"], "male", "{name}");
             }
         }
     }
+}
+
+/// End-to-end accuracy measured on utk-dev with this model: 90.2 %. A regression of more than
+/// a point and a half fails here.
+const UTK_DEV_ACCURACY_FLOOR: f64 = 0.887;
+
+#[test]
+fn utk_dev_report_keeps_its_accuracy_and_lists_every_group() {
+    let utk = dataset("utk-dev");
+    let output = genderlens(&["report", utk.to_str().unwrap(), "--json"]);
+    assert_success(&output);
+    let report = last_json_line(&output);
+    let rows = report["rows"].as_array().unwrap();
+    let find = |group: &str, value: &str| {
+        rows.iter()
+            .find(|r| r["group"] == group && r["value"] == value)
+            .unwrap_or_else(|| panic!("no row for {group} {value}"))
+    };
+    let all = find("all", "all");
+    assert_eq!(all["images"], 1000);
+    let accuracy = all["accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy >= UTK_DEV_ACCURACY_FLOOR,
+        "utk-dev end to end {accuracy} < floor {UTK_DEV_ACCURACY_FLOOR}"
+    );
+    // Each breakdown covers every image, and the groups utk-dev has are all there.
+    for (group, values) in [
+        ("sex", &["female", "male"][..]),
+        ("race", &["White", "Black", "Asian", "Indian", "Other"][..]),
+        ("age", &["18–29", "30–49", "50+"][..]),
+    ] {
+        let rows_of_group: Vec<_> = rows.iter().filter(|r| r["group"] == group).collect();
+        let total: u64 = rows_of_group
+            .iter()
+            .map(|r| r["images"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total, 1000, "{group} rows do not add up");
+        for value in values {
+            let row = find(group, value);
+            assert!(
+                row["images"].as_u64().unwrap() >= 20,
+                "{group} {value}: {row}"
+            );
+            assert!((0.0..=1.0).contains(&row["accuracy"].as_f64().unwrap()));
+        }
+    }
+    assert_eq!(find("sex", "female")["images"], 500);
+    let ece = report["ece"].as_f64().unwrap();
+    assert!((0.0..0.2).contains(&ece), "ECE {ece}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("| race | Black | "), "{table}");
+}
+
+#[test]
+fn calibrate_fits_a_temperature_into_the_weights_and_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    std::fs::copy(repo().join("models/genderlens.safetensors"), &model).unwrap();
+    std::fs::write(
+        dir.path().join("m.json"),
+        r#"{"commands": ["genderlens train"]}"#,
+    )
+    .unwrap();
+    let val = dir.path().join("val");
+    labelled_folder(&val, "gender/Validation", 150);
+    let output = genderlens(&[
+        "calibrate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        val.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    let calibration = &report["calibration"];
+    assert_eq!(calibration["images"], 300);
+    let t = calibration["temperature"].as_f64().unwrap();
+    assert!(t > 0.05 && t < 20.0, "{t}");
+    assert!(calibration["nll_after"].as_f64() <= calibration["nll_before"].as_f64());
+    assert_eq!(report["commands"].as_array().unwrap().len(), 2);
+    // The rewritten weights carry that temperature and still load.
+    let tensors = candle_core::safetensors::load(&model, &candle_core::Device::Cpu).unwrap();
+    let stored = tensors["calibration.temperature"].to_vec1::<f32>().unwrap()[0];
+    assert!((f64::from(stored) - t).abs() < 1e-6);
+    let bytes = std::fs::read(&model).unwrap();
+    let classifier = genderlens::Classifier::from_safetensors(&bytes).unwrap();
+    assert_eq!(classifier.temperature(), stored);
 }
