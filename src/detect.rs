@@ -1,11 +1,14 @@
 //! Face detection with rustface (SeetaFace funnel cascade), the model embedded in the build.
 
+use crate::seeta_format::{transcode, Floats};
 use image::{GrayImage, RgbImage};
 use rustface::{Detector, ImageData};
 use serde::Serialize;
 
-/// SeetaFace frontal detector model, BSD-2-Clause (see `assets/SEETAFACE-LICENSE`).
-static SEETA_MODEL: &[u8] = include_bytes!("assets/seeta_fd_frontal_v1.0.bin");
+/// SeetaFace frontal detector model, BSD-2-Clause (see `assets/SEETAFACE-LICENSE`), packed
+/// with f16 numbers by the build script.
+static SEETA_MODEL_F16: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_f16.bin"));
 
 /// A detected face in the coordinates of the image given to [`FaceDetector::detect`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -24,7 +27,9 @@ pub struct FaceDetector {
 
 impl FaceDetector {
     pub fn new() -> Self {
-        let model = rustface::read_model(SEETA_MODEL).expect("embedded SeetaFace model is valid");
+        let stream = transcode(SEETA_MODEL_F16, Floats::F16, Floats::F32)
+            .expect("the build script packed a valid model");
+        let model = rustface::read_model(&stream[..]).expect("embedded SeetaFace model is valid");
         let mut detector = rustface::create_detector_with_model(model);
         detector.set_min_face_size(20);
         detector.set_score_thresh(2.0);

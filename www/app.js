@@ -303,6 +303,17 @@ class Camera {
   }
 }
 
+/** Caches the page and model so it works offline after the first visit (see sw.js).
+ *  Called once the model has started, so caching never competes with the first load. */
+function enableOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.register('./sw.js').then(
+    () => document.documentElement.setAttribute('data-offline-ready', 'pending'),
+    () => {}, // e.g. a plain-http host: the page still works, just not offline
+  );
+  navigator.serviceWorker.ready.then(() => document.documentElement.setAttribute('data-offline-ready', 'yes'));
+}
+
 function main() {
   if (typeof WebAssembly !== 'object') {
     setStatus('This browser does not support WebAssembly, which GenderLens needs.', true);
@@ -311,7 +322,10 @@ function main() {
   const t0 = performance.now();
   const inference = new Inference();
   inference.ready.then(
-    () => setStatus(`Ready (model loaded in ${Math.round(performance.now() - t0)} ms). Drop, paste or choose images.`),
+    () => {
+      setStatus(`Ready (model loaded in ${Math.round(performance.now() - t0)} ms). Drop, paste or choose images.`);
+      enableOffline();
+    },
     (e) => setStatus(e.message, true),
   );
 

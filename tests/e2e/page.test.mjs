@@ -25,9 +25,10 @@ let origin;
 let browser;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genderlens-e2e-'));
 
-function serve() {
+/** Serves www/ on a free loopback port; resolves to the server and its origin. */
+function startServer() {
   return new Promise((resolve) => {
-    server = http.createServer((req, res) => {
+    const s = http.createServer((req, res) => {
       const url = new URL(req.url, 'http://x');
       const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
       if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
@@ -37,26 +38,31 @@ function serve() {
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
       fs.createReadStream(file).pipe(res);
     });
-    server.listen(0, '127.0.0.1', () => {
-      origin = `http://127.0.0.1:${server.address().port}`;
-      resolve();
-    });
+    s.listen(0, '127.0.0.1', () => resolve({ server: s, origin: `http://127.0.0.1:${s.address().port}` }));
   });
+}
+
+async function serve() {
+  ({ server, origin } = await startServer());
 }
 
 function launch(extraArgs = []) {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
+function pageReady(page) {
+  return page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Ready'), null, { timeout: 60_000 });
+}
+
 /** Opens the page, recording every request it makes. */
-async function openPage(b) {
+async function openPage(b, at = origin) {
   const context = await b.newContext({ permissions: ['camera'] });
   const page = await context.newPage();
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
   context.on('request', (r) => requests.push(r.url()));
-  await page.goto(origin + '/');
-  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Ready'), null, { timeout: 60_000 });
+  await page.goto(at + '/');
+  await pageReady(page);
   return { page, requests };
 }
 
@@ -106,6 +112,21 @@ test('a dropped group photo shows its faces with labels', async () => {
   await page.setViewportSize({ width: 1200, height: 900 });
   await page.screenshot({ path: path.join(root, 'docs/screenshot.png') });
   assertSameOrigin(requests);
+});
+
+test('once loaded, the page works with its server gone', async () => {
+  const own = await startServer();
+  const { page } = await openPage(browser, own.origin);
+  await page.waitForFunction(() => document.documentElement.dataset.offlineReady === 'yes', null, { timeout: 30_000 });
+  own.server.closeAllConnections();
+  await new Promise((resolve) => own.server.close(resolve));
+  await assert.rejects(fetch(`${own.origin}/`), 'the server is really gone');
+  await page.reload();
+  await pageReady(page);
+  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  const card = page.locator('#results > article').first();
+  await card.locator('.faces li').first().waitFor({ timeout: 60_000 });
+  assert.match(await card.locator('.faces li').first().textContent(), /^Face 1: (female|male|uncertain)/);
 });
 
 test('a text file gives an error and the page stays usable', async () => {

@@ -9,6 +9,7 @@ mod eval;
 mod evaluate;
 mod metrics;
 mod model_arg;
+mod plots;
 mod predict;
 mod report;
 mod train;
@@ -40,6 +41,8 @@ enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
     Report(report::ReportArgs),
+    /// Draw the training curves and confusion matrix of a model report as PNG.
+    Plot(plots::PlotArgs),
 }
 
 fn main() {
@@ -63,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Calibrate(args) => calibrate::run(args, &command_line),
         Command::Report(args) => report::run(args),
+        Command::Plot(args) => plots::run(args),
     }
 }
 

@@ -543,5 +543,7 @@ fn export(
             serde_json::to_string_pretty(&report)? + "\n",
         )?)
     })?;
+    let (curves, confusion) = crate::plots::charts_from_report(&json_path)?;
+    println!("charts: {} and {}", curves.display(), confusion.display());
     Ok(())
 }

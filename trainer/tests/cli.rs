@@ -215,6 +215,16 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         .as_str()
         .unwrap()
         .starts_with("genderlens train"));
+    for chart in ["tiny-curves.png", "tiny-confusion.png"] {
+        let image = image::open(out.join(chart))
+            .unwrap_or_else(|e| panic!("{chart} is a PNG: {e}"))
+            .to_rgb8();
+        let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+        assert!(
+            colours.len() > 20,
+            "{chart} has content, not a blank canvas"
+        );
+    }
     // The report's numbers are re-measurable with `eval` on the exported weights.
     let eval = genderlens(&[
         "eval",

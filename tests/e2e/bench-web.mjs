@@ -1,0 +1,135 @@
+// Benchmark of the built page in headless Chromium (`./dev bench`): download size, cold
+// first result, and per-photo time in the worker for the Solvay photo at 640 and 1024 px.
+// Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const www = path.join(root, 'www');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.jpg': 'image/jpeg' };
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+const fixture = fs.readFileSync(path.join(root, 'tests/fixtures/solvay-1927.jpg'));
+const utkDir = path.join(root, '../shared/datasets/utk-dev/male');
+const face = fs.readFileSync(path.join(utkDir, fs.readdirSync(utkDir).sort()[0]));
+
+function serve() {
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      if (url.pathname === '/__bench/solvay.jpg') {
+        res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(fixture);
+        return;
+      }
+      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
+      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Cold load in a fresh context: bytes of every response, and when the first face is listed. */
+async function coldStart(browser, origin) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const bodies = [];
+  page.on('response', async (r) => { try { bodies.push({ url: r.url(), body: await r.body() }); } catch { /* redirects */ } });
+  context.on('response', async (r) => { try { bodies.push({ url: r.url(), body: await r.body() }); } catch { /* redirects */ } });
+  await page.goto(origin + '/', { waitUntil: 'commit' });
+  await page.waitForFunction(() => typeof DataTransfer !== 'undefined' && document.readyState !== 'loading');
+  await page.evaluate((b64) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([data], 'face.jpg', { type: 'image/jpeg' }));
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, face.toString('base64'));
+  const firstResultMs = await page.waitForFunction(
+    () => (document.querySelector('#results .faces li') ? performance.now() : null), null, { timeout: 60_000, polling: 'raf' },
+  ).then((h) => h.jsonValue());
+  const readyMs = await page.evaluate(() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd);
+  await page.waitForTimeout(200); // let late response bodies arrive
+  const seen = new Map(bodies.map((b) => [b.url, b.body]));
+  const files = [...seen].map(([url, body]) => ({
+    file: new URL(url).pathname,
+    bytes: body.length,
+    gzip: zlib.gzipSync(body, { level: 9 }).length,
+  }));
+  await context.close();
+  return { firstResultMs, domContentLoadedMs: readyMs, files };
+}
+
+/** Median worker time (detection, classification) for the photo scaled to `width` px. */
+async function photoTimings(browser, origin, width) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(origin + '/');
+  const timings = await page.evaluate(async ([width, runs]) => {
+    const bitmap = await createImageBitmap(await (await fetch('/__bench/solvay.jpg')).blob());
+    const height = Math.round((bitmap.height * width) / bitmap.width);
+    const canvas = new OffscreenCanvas(width, height);
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0, width, height);
+    const { data } = ctx.getImageData(0, 0, width, height);
+    const worker = new Worker('worker.js', { type: 'module' });
+    let next = 0;
+    const ask = (msg) => new Promise((resolve, reject) => {
+      const id = `bench-${next++}`;
+      worker.addEventListener('message', function onMessage({ data: reply }) {
+        if (reply.id !== id) return;
+        worker.removeEventListener('message', onMessage);
+        if (reply.ok) resolve(reply); else reject(new Error(reply.error));
+      });
+      worker.postMessage({ ...msg, id });
+    });
+    const out = [];
+    for (let i = 0; i < runs + 1; i++) {
+      const reply = await ask({ op: 'rgba', data: data.slice().buffer, width, height });
+      if (i > 0) out.push({ total: reply.ms, detect: reply.result.detect_ms, classify: reply.result.classify_ms, faces: reply.result.faces.length });
+    }
+    worker.terminate();
+    return out;
+  }, [width, RUNS]);
+  await context.close();
+  return {
+    width,
+    runs: timings.length,
+    faces: timings[0].faces,
+    median_ms: median(timings.map((t) => t.total)),
+    median_detect_ms: median(timings.map((t) => t.detect)),
+    median_classify_ms: median(timings.map((t) => t.classify)),
+  };
+}
+
+const server = await serve();
+const origin = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+try {
+  const cold = await coldStart(browser, origin);
+  const photos = [await photoTimings(browser, origin, 640), await photoTimings(browser, origin, 1024)];
+  const total = cold.files.reduce((s, f) => s + f.bytes, 0);
+  const totalGzip = cold.files.reduce((s, f) => s + f.gzip, 0);
+  for (const f of cold.files) console.log(`${f.file.padEnd(28)} ${String(f.bytes).padStart(9)} B  gzip ${String(f.gzip).padStart(9)} B`);
+  console.log(`${'total'.padEnd(28)} ${String(total).padStart(9)} B  gzip ${String(totalGzip).padStart(9)} B`);
+  console.log(`first result ${cold.firstResultMs.toFixed(0)} ms after navigation start (cold; DOMContentLoaded ${cold.domContentLoadedMs.toFixed(0)} ms)`);
+  for (const p of photos) {
+    console.log(`Solvay ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
+      `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs)`);
+  }
+  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, photos, files: cold.files }));
+} finally {
+  await browser.close();
+  server.close();
+}
