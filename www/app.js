@@ -323,6 +323,7 @@ function main() {
   const inference = new Inference();
   inference.ready.then(
     () => {
+      performance.mark('genderlens-ready'); // read by the benchmark
       setStatus(`Ready (model loaded in ${Math.round(performance.now() - t0)} ms). Drop, paste or choose images.`);
       enableOffline();
     },

@@ -19,6 +19,9 @@ const fixture = fs.readFileSync(path.join(root, 'tests/fixtures/solvay-1927.jpg'
 const utkDir = path.join(root, '../shared/datasets/utk-dev/male');
 const face = fs.readFileSync(path.join(utkDir, fs.readdirSync(utkDir).sort()[0]));
 
+/** Every file the server sent: what the page really downloads, service worker included. */
+const served = [];
+
 function serve() {
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
@@ -33,6 +36,7 @@ function serve() {
         return;
       }
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+      served.push({ file: url.pathname, bytes: fs.statSync(file).size, disk: file });
       fs.createReadStream(file).pipe(res);
     });
     server.listen(0, '127.0.0.1', () => resolve(server));
@@ -41,13 +45,12 @@ function serve() {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Cold load in a fresh context: bytes of every response, and when the first face is listed. */
+/** Cold load in a fresh context: every file served until the page (and its service worker)
+ *  settled, and when the first face is listed. */
 async function coldStart(browser, origin) {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const bodies = [];
-  page.on('response', async (r) => { try { bodies.push({ url: r.url(), body: await r.body() }); } catch { /* redirects */ } });
-  context.on('response', async (r) => { try { bodies.push({ url: r.url(), body: await r.body() }); } catch { /* redirects */ } });
+  served.length = 0;
   await page.goto(origin + '/', { waitUntil: 'commit' });
   await page.waitForFunction(() => typeof DataTransfer !== 'undefined' && document.readyState !== 'loading');
   await page.evaluate((b64) => {
@@ -60,15 +63,17 @@ async function coldStart(browser, origin) {
     () => (document.querySelector('#results .faces li') ? performance.now() : null), null, { timeout: 60_000, polling: 'raf' },
   ).then((h) => h.jsonValue());
   const readyMs = await page.evaluate(() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd);
-  await page.waitForTimeout(200); // let late response bodies arrive
-  const seen = new Map(bodies.map((b) => [b.url, b.body]));
-  const files = [...seen].map(([url, body]) => ({
-    file: new URL(url).pathname,
-    bytes: body.length,
-    gzip: zlib.gzipSync(body, { level: 9 }).length,
+  const modelReadyMs = await page.evaluate(() => performance.getEntriesByName('genderlens-ready')[0]?.startTime ?? NaN);
+  // The service worker caches the page for offline use after the first result: wait for it.
+  await page.waitForFunction(() => document.documentElement.dataset.offlineReady === 'yes', null, { timeout: 30_000 });
+  await page.waitForTimeout(500);
+  const files = served.map(({ file, bytes, disk }) => ({
+    file,
+    bytes,
+    gzip: zlib.gzipSync(fs.readFileSync(disk), { level: 9 }).length,
   }));
   await context.close();
-  return { firstResultMs, domContentLoadedMs: readyMs, files };
+  return { firstResultMs, domContentLoadedMs: readyMs, modelReadyMs, files };
 }
 
 /** Median worker time (detection, classification) for the photo scaled to `width` px. */
@@ -123,12 +128,13 @@ try {
   const totalGzip = cold.files.reduce((s, f) => s + f.gzip, 0);
   for (const f of cold.files) console.log(`${f.file.padEnd(28)} ${String(f.bytes).padStart(9)} B  gzip ${String(f.gzip).padStart(9)} B`);
   console.log(`${'total'.padEnd(28)} ${String(total).padStart(9)} B  gzip ${String(totalGzip).padStart(9)} B`);
-  console.log(`first result ${cold.firstResultMs.toFixed(0)} ms after navigation start (cold; DOMContentLoaded ${cold.domContentLoadedMs.toFixed(0)} ms)`);
+  console.log(`first result ${cold.firstResultMs.toFixed(0)} ms after navigation start (cold; DOMContentLoaded ` +
+    `${cold.domContentLoadedMs.toFixed(0)} ms, model ready ${cold.modelReadyMs.toFixed(0)} ms)`);
   for (const p of photos) {
     console.log(`Solvay ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
       `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs)`);
   }
-  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, photos, files: cold.files }));
+  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, model_ready_ms: cold.modelReadyMs, photos, files: cold.files }));
 } finally {
   await browser.close();
   server.close();
