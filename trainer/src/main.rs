@@ -3,6 +3,7 @@
 mod adam;
 mod augment;
 mod bench;
+mod bench_training;
 mod calibrate;
 mod dataset;
 mod eval;
@@ -37,6 +38,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Time the classifier and the pipeline on one core.
     Bench(bench::BenchArgs),
+    /// Training throughput of our network and of the original architecture.
+    BenchTrain(bench_training::BenchTrainArgs),
     /// Fit the probability calibration (temperature) of a model on labelled crops.
     Calibrate(calibrate::CalibrateArgs),
     /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
@@ -64,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchTrain(args) => bench_training::run(args),
         Command::Calibrate(args) => calibrate::run(args, &command_line),
         Command::Report(args) => report::run(args),
         Command::Plot(args) => plots::run(args),

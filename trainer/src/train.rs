@@ -325,7 +325,7 @@ fn epoch_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
 }
 
 /// Trainable variables by name: everything except batch-norm running statistics.
-fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
+pub fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut vars: Vec<(String, Var)> = data
         .iter()
