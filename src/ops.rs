@@ -3,7 +3,9 @@
 //! Both have exact backward passes; `conv3x3` turns a convolution into one GEMM per image
 //! so that forward and both gradients run at matrix-multiply speed.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor,
+};
 
 /// Runs `f(output_chunk, input_chunk, index)` over matching chunks of two buffers and
 /// collects its results in order: in parallel on native builds (the trainer),
@@ -47,12 +49,6 @@ fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f
     }
 }
 
-/// Patch extraction for a 3×3 "same" convolution in channel-major layout:
-/// (c, batch, h, w) → (c·9, batch·h·w). Row `c·9 + ky·3 + kx` holds, for every pixel of
-/// every image, its (ky-1, kx-1) neighbour (zero outside the image), so it matches a
-/// (out, c, 3, 3) weight and the whole layer is ONE matrix product.
-struct Im2Col3x3;
-
 /// Index ranges of one patch row within ONE channel: (source row start in the input
 /// channel, destination row start in that channel's nine column rows, dx: 0 reads x-1,
 /// 1 reads x, 2 reads x+1).
@@ -71,6 +67,10 @@ fn patch_rows(batch: usize, h: usize, w: usize) -> impl Iterator<Item = (usize, 
     })
 }
 
+/// Patch extraction for a 3×3 "same" convolution in channel-major layout:
+/// (c, batch, h, w) → (c·9, batch·h·w). Row `c·9 + ky·3 + kx` holds, for every pixel of
+/// every image, its (ky-1, kx-1) neighbour (zero outside the image), so it matches a
+/// (out, c, 3, 3) weight and the whole layer is ONE matrix product.
 fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
     let mut cols = vec![0f32; channels * 9 * batch * h * w];
     let per_channel = batch * h * w;
@@ -117,24 +117,76 @@ fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Ve
     dst
 }
 
-impl CustomOp1 for Im2Col3x3 {
+/// A 3×3 "same" convolution as ONE graph node: im2col and the GEMM happen inside it, and its
+/// backward recomputes the columns. Built from candle ops instead, the column matrix (9× the
+/// layer input) would be a node of the autograd graph, and candle's backprop allocates a
+/// zero-filled gradient for every node and adds into it single-threaded — a tenth of the
+/// training step.
+struct Conv3x3;
+
+impl Conv3x3 {
+    /// The (c·9, batch·h·w) column matrix of `x` as a tensor outside any graph.
+    fn columns(x: &[f32], (channels, batch, h, w): (usize, usize, usize, usize)) -> Result<Tensor> {
+        Tensor::from_vec(
+            im2col(x, channels, batch, h, w),
+            (channels * 9, batch * h * w),
+            &candle_core::Device::Cpu,
+        )
+    }
+}
+
+impl CustomOp2 for Conv3x3 {
     fn name(&self) -> &'static str {
-        "im2col3x3"
+        "conv3x3"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (channels, batch, h, w) = layout.shape().dims4()?;
-        let cols = im2col(contiguous_f32(storage, layout)?, channels, batch, h, w);
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (channels, batch, h, w) = x_layout.shape().dims4()?;
+        let out_channels = weight_layout.shape().dims4()?.0;
+        let columns = Self::columns(contiguous_f32(x, x_layout)?, (channels, batch, h, w))?;
+        let weight = Tensor::from_slice(
+            contiguous_f32(weight, weight_layout)?,
+            (out_channels, channels * 9),
+            &candle_core::Device::Cpu,
+        )?;
+        let out = weight.matmul(&columns)?.flatten_all()?.to_vec1::<f32>()?;
         Ok((
-            CpuStorage::F32(cols),
-            Shape::from((channels * 9, batch * h * w)),
+            CpuStorage::F32(out),
+            Shape::from((out_channels, batch, h, w)),
         ))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let (channels, batch, h, w) = arg.dims4()?;
-        let dst = with_f32(grad_res, |g| col2im(g, channels, batch, h, w))?;
-        Ok(Some(Tensor::from_vec(dst, arg.shape(), arg.device())?))
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (channels, batch, h, w) = x.dims4()?;
+        let out_channels = weight.dim(0)?;
+        let grad = grad_res
+            .detach()
+            .contiguous()?
+            .reshape((out_channels, batch * h * w))?;
+        let columns = with_f32(&x.detach(), |x| Self::columns(x, (channels, batch, h, w)))??;
+        let grad_weight = grad.matmul(&columns.t()?)?.reshape(weight.shape())?;
+        let grad_columns = weight
+            .detach()
+            .reshape((out_channels, channels * 9))?
+            .t()?
+            .matmul(&grad)?;
+        let grad_x = with_f32(&grad_columns, |g| col2im(g, channels, batch, h, w))?;
+        Ok((
+            Some(Tensor::from_vec(grad_x, x.shape(), x.device())?),
+            Some(grad_weight),
+        ))
     }
 }
 
@@ -142,13 +194,15 @@ impl CustomOp1 for Im2Col3x3 {
 /// `x`: (in, batch, h, w) f32; `weight`: (out, in, 3, 3) as for candle's `conv2d`;
 /// result: (out, batch, h, w).
 pub fn conv3x3(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-    let (channels, batch, h, w) = x.dims4()?;
-    let out_channels = weight.dim(0)?;
-    let columns = x.contiguous()?.apply_op1(Im2Col3x3)?;
-    weight
-        .reshape((out_channels, channels * 9))?
-        .matmul(&columns)?
-        .reshape((out_channels, batch, h, w))
+    let (channels, ..) = x.dims4()?;
+    let (_, weight_channels, kh, kw) = weight.dims4()?;
+    if (weight_channels, kh, kw) != (channels, 3, 3) {
+        candle_core::bail!(
+            "conv3x3: weight {:?} does not fit {channels} input channels",
+            weight.dims()
+        );
+    }
+    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv3x3)
 }
 
 /// 2×2 max-pooling with stride 2 (odd trailing rows/columns are dropped, as in candle).
