@@ -202,7 +202,35 @@ pub fn conv3x3(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
             weight.dims()
         );
     }
-    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv3x3)
+    let x = x.contiguous()?;
+    if x.track_op() || weight.track_op() {
+        return x.apply_op2(&weight.contiguous()?, Conv3x3);
+    }
+    // Inference (the browser, eval): no graph to keep small, so skip the op's output copy.
+    let (out_channels, (_, batch, h, w)) = (weight.dim(0)?, x.dims4()?);
+    let columns = x.apply_op1_no_bwd(&Im2Col3x3)?;
+    weight
+        .reshape((out_channels, channels * 9))?
+        .matmul(&columns)?
+        .reshape((out_channels, batch, h, w))
+}
+
+/// [`im2col`] as a forward-only op, for inference.
+struct Im2Col3x3;
+
+impl CustomOp1 for Im2Col3x3 {
+    fn name(&self) -> &'static str {
+        "im2col3x3"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (channels, batch, h, w) = layout.shape().dims4()?;
+        let cols = im2col(contiguous_f32(storage, layout)?, channels, batch, h, w);
+        Ok((
+            CpuStorage::F32(cols),
+            Shape::from((channels * 9, batch * h * w)),
+        ))
+    }
 }
 
 /// 2×2 max-pooling with stride 2 (odd trailing rows/columns are dropped, as in candle).
@@ -414,9 +442,14 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1., (2, 5, 7, 6), &dev)?;
         let w = Tensor::randn(0f32, 1., (4, 5, 3, 3), &dev)?;
-        let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
-        let diff = max_diff(&ours, &x.conv2d(&w, 1, 1, 1, 1)?);
-        assert!(diff < 1e-4, "max abs difference {diff}");
+        let reference = x.conv2d(&w, 1, 1, 1, 1)?;
+        // Plain tensors take the inference path, a variable the single-node training op.
+        let trained = candle_core::Var::from_tensor(&w)?;
+        for weight in [&w, trained.as_tensor()] {
+            let ours = conv3x3(&x.transpose(0, 1)?, weight)?.transpose(0, 1)?;
+            let diff = max_diff(&ours, &reference);
+            assert!(diff < 1e-4, "max abs difference {diff}");
+        }
         Ok(())
     }
 
