@@ -1,7 +1,7 @@
-//! Hand-written CPU kernels for the two layers whose generic candle implementations
-//! dominate training time: 3×3 "same" patch extraction (im2col) and 2×2 max-pooling.
-//! Both have exact backward passes; `conv3x3` turns a convolution into one GEMM per image
-//! so that forward and both gradients run at matrix-multiply speed.
+//! Hand-written CPU kernels for the layers whose generic candle implementations dominate
+//! training time: the 3×3 "same" convolution, batch norm + ReLU and 2×2 max-pooling, each
+//! with an exact backward pass. `conv3x3` turns a whole layer into one GEMM over an im2col
+//! matrix, so that forward and both gradients run at matrix-multiply speed.
 
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor,
@@ -120,8 +120,8 @@ fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Ve
 /// A 3×3 "same" convolution as ONE graph node: im2col and the GEMM happen inside it, and its
 /// backward recomputes the columns. Built from candle ops instead, the column matrix (9× the
 /// layer input) would be a node of the autograd graph, and candle's backprop allocates a
-/// zero-filled gradient for every node and adds into it single-threaded — a tenth of the
-/// training step.
+/// zero-filled gradient for every node and adds into it single-threaded (measured with
+/// `genderlens bench-train`: training steps 2–10 % faster this way).
 struct Conv3x3;
 
 impl Conv3x3 {
