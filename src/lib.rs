@@ -11,6 +11,7 @@ pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
+pub mod quantize;
 pub mod seeta_format;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

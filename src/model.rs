@@ -4,6 +4,7 @@
 //! global average pooling and one linear layer to two logits (female, male).
 
 use crate::ops::{channel_stats, conv3x3, max_pool2x2, BatchNormRelu};
+use crate::quantize::dequantize;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
@@ -142,13 +143,10 @@ impl GenderNet {
     }
 }
 
-/// Builds the network from safetensors bytes (f16 or f32 on disk, f32 in memory).
+/// Builds the network from safetensors bytes (8-bit, f16 or f32 on disk, see
+/// [`crate::quantize`]; f32 in memory).
 pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet> {
-    let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
-    let tensors = tensors
-        .into_iter()
-        .map(|(name, t)| Ok((name, t.to_dtype(DType::F32)?)))
-        .collect::<Result<_>>()?;
+    let tensors = dequantize(candle_core::safetensors::load_buffer(bytes, device)?)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
     GenderNet::new(vb)
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod model_arg;
 mod plots;
 mod predict;
+mod quantize_model;
 mod report;
 mod train;
 
@@ -42,6 +43,8 @@ enum Command {
     BenchTrain(bench_training::BenchTrainArgs),
     /// Fit the probability calibration (temperature) of a model on labelled crops.
     Calibrate(calibrate::CalibrateArgs),
+    /// Store an existing model's large convolutions in 8 bits, re-measuring its metrics.
+    Quantize(quantize_model::QuantizeArgs),
     /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
     Report(report::ReportArgs),
     /// Draw the training curves and confusion matrix of a model report as PNG.
@@ -69,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::BenchTrain(args) => bench_training::run(args),
         Command::Calibrate(args) => calibrate::run(args, &command_line),
+        Command::Quantize(args) => quantize_model::run(args, &command_line),
         Command::Report(args) => report::run(args),
         Command::Plot(args) => plots::run(args),
     }

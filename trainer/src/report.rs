@@ -77,6 +77,13 @@ fn age_band(age: Option<u32>) -> &'static str {
     .map_or("unknown", |(name, _, _)| name)
 }
 
+/// A grouping of the report: its name, its values in table order, and each image's value.
+type GroupBy = (
+    &'static str,
+    Vec<&'static str>,
+    fn(&Labelled) -> &'static str,
+);
+
 struct Labelled<'a> {
     truth: u32,
     sex: &'static str,
@@ -136,7 +143,7 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
         })
         .collect();
     let mut rows = vec![row("all", "all", &labelled.iter().collect::<Vec<_>>())];
-    let groups: [(&str, Vec<&str>, fn(&Labelled) -> &'static str); 3] = [
+    let groups: [GroupBy; 3] = [
         ("sex", CLASSES.to_vec(), |l| l.sex),
         (
             "race",

@@ -546,3 +546,87 @@ fn calibrate_fits_a_temperature_into_the_weights_and_the_report() {
     let classifier = genderlens::Classifier::from_safetensors(&bytes).unwrap();
     assert_eq!(classifier.temperature(), stored);
 }
+
+#[test]
+fn quantize_stores_eight_bit_convolutions_and_re_measures_the_model() {
+    use candle_core::{DType, Device};
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    // An f16 model, as `train` exported them before 8-bit storage.
+    let committed =
+        candle_core::safetensors::load(repo().join("models/genderlens.safetensors"), &Device::Cpu)
+            .unwrap();
+    let half: std::collections::HashMap<_, _> = genderlens::quantize::dequantize(committed)
+        .unwrap()
+        .into_iter()
+        .map(|(name, t)| (name, t.to_dtype(DType::F16).unwrap()))
+        .collect();
+    candle_core::safetensors::save(&half, &model).unwrap();
+    let f16_bytes = std::fs::metadata(&model).unwrap().len();
+    std::fs::copy(
+        repo().join("models/genderlens.json"),
+        dir.path().join("m.json"),
+    )
+    .unwrap();
+    let val = dir.path().join("val");
+    labelled_folder(&val, "gender/Validation", 150);
+    let quantize = || {
+        genderlens(&[
+            "quantize",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            val.to_str().unwrap(),
+        ])
+    };
+    let commands_before =
+        serde_json::from_str::<Value>(&std::fs::read_to_string(dir.path().join("m.json")).unwrap())
+            .unwrap()["commands"]
+            .as_array()
+            .unwrap()
+            .len();
+    assert_success(&quantize());
+
+    let bytes = std::fs::read(&model).unwrap();
+    assert!(
+        (bytes.len() as u64) < f16_bytes * 6 / 10,
+        "{} of {f16_bytes} bytes",
+        bytes.len()
+    );
+    let stored = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    assert_eq!(stored["stage3.conv.weight"].dtype(), DType::U8);
+    assert_eq!(stored["stage3.conv.weight.scale"].dims(), &[192]);
+    assert_eq!(
+        stored["stage0.conv.weight"].dtype(),
+        DType::F16,
+        "the first layer stays f16"
+    );
+    // The report holds what anyone re-measures on the stored weights.
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    assert_eq!(report["dtype"], "int8+f16");
+    assert_eq!(report["weights_bytes"], bytes.len());
+    assert_eq!(report["validation"]["images"], 300);
+    assert_eq!(
+        report["commands"].as_array().unwrap().len(),
+        commands_before + 1
+    );
+    let output = genderlens(&[
+        "eval",
+        val.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_success(&output);
+    assert_eq!(
+        last_json_line(&output)["confusion"],
+        report["validation"]["confusion"]
+    );
+    assert!(report["validation"]["accuracy"].as_f64().unwrap() > 0.9);
+    assert!(dir.path().join("m-confusion.png").is_file());
+
+    let again = quantize();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already stored in 8 bits"));
+}
