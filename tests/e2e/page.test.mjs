@@ -25,11 +25,20 @@ let origin;
 let browser;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genderlens-e2e-'));
 
-/** Serves www/ on a free loopback port; resolves to the server and its origin. */
-function startServer() {
+/** Serves www/ on a free loopback port; resolves to the server and its origin. `replaced`
+ *  maps a path to `{ status, body }` served instead of the file (a later deploy, a failure);
+ *  `hits` counts the requests per path. */
+function startServer(replaced = new Map()) {
+  const hits = new Map();
   return new Promise((resolve) => {
     const s = http.createServer((req, res) => {
       const url = new URL(req.url, 'http://x');
+      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+      const replacement = replaced.get(url.pathname);
+      if (replacement) {
+        res.writeHead(replacement.status, { 'Content-Type': TYPES[path.extname(url.pathname)] ?? 'text/plain' }).end(replacement.body);
+        return;
+      }
       const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
       if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
         res.writeHead(404).end('not found');
@@ -38,7 +47,7 @@ function startServer() {
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
       fs.createReadStream(file).pipe(res);
     });
-    s.listen(0, '127.0.0.1', () => resolve({ server: s, origin: `http://127.0.0.1:${s.address().port}` }));
+    s.listen(0, '127.0.0.1', () => resolve({ server: s, origin: `http://127.0.0.1:${s.address().port}`, hits }));
   });
 }
 
@@ -127,6 +136,42 @@ test('once loaded, the page works with its server gone', async () => {
   const card = page.locator('#results > article').first();
   await card.locator('.faces li').first().waitFor({ timeout: 60_000 });
   assert.match(await card.locator('.faces li').first().textContent(), /^Face 1: (female|male|uncertain)/);
+});
+
+test('an update caught half-way never pairs new glue with the old wasm; a whole one is used', async () => {
+  const replaced = new Map();
+  const own = await startServer(replaced);
+  const { page } = await openPage(browser, own.origin);
+  await page.waitForFunction(() => document.documentElement.dataset.offlineReady === 'yes', null, { timeout: 30_000 });
+  const wasmHits = () => own.hits.get('/pkg/genderlens_bg.wasm') ?? 0;
+  /** Reloads; the service worker then fetches the site again in the background. */
+  async function visit() {
+    const before = wasmHits();
+    await page.reload();
+    await pageReady(page);
+    while (wasmHits() === before) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000)); // the worker stores what it fetched
+  }
+  const glue = fs.readFileSync(path.join(www, 'pkg/genderlens.js'), 'utf8');
+
+  // A deploy whose new glue arrives but whose wasm module cannot be fetched.
+  replaced.set('/pkg/genderlens.js', { status: 200, body: 'throw new Error("glue of another build");' });
+  replaced.set('/pkg/genderlens_bg.wasm', { status: 503, body: 'unavailable' });
+  await visit();
+  await visit(); // would start from the broken glue if files were updated one by one
+  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await page.locator('#results > article .faces li').first().waitFor({ timeout: 60_000 });
+
+  // A deploy that arrives whole is what the visit after it runs.
+  replaced.clear();
+  replaced.set('/pkg/genderlens.js', { status: 200, body: glue + '\n// next build\n' });
+  await visit();
+  await page.reload();
+  await pageReady(page);
+  const served = await page.evaluate(() => fetch('pkg/genderlens.js').then((r) => r.text()));
+  assert.ok(served.endsWith('// next build\n'), 'the complete new deploy is used');
+  own.server.closeAllConnections();
+  own.server.close();
 });
 
 test('a text file gives an error and the page stays usable', async () => {
