@@ -3,7 +3,7 @@
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male).
 
-use crate::ops::{channel_stats, conv3x3, max_pool2x2, BatchNormRelu};
+use crate::ops::{channel_stats, conv3x3, BatchNormReluPool, NormStatistics};
 use crate::quantize::dequantize;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -62,12 +62,14 @@ impl ConvBnRelu {
             (self.running_mean.to_vec1()?, self.running_var.to_vec1()?)
         };
         let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
-        let op = BatchNormRelu {
-            mean,
-            inv_std,
-            batch_statistics: train,
+        let op = BatchNormReluPool {
+            statistics: NormStatistics {
+                mean,
+                inv_std,
+                batch_statistics: train,
+            },
         };
-        max_pool2x2(&y.apply_op3(&self.gamma, &self.beta, op)?)
+        y.apply_op3(&self.gamma, &self.beta, op)
     }
 
     fn update_running_stats(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {

@@ -384,34 +384,90 @@ fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     }
 }
 
+/// Runs `f(chunk)` over consecutive chunks of `input` and collects the results in order: in
+/// parallel on native builds, sequentially in the browser.
+fn map_chunks<R, F>(input: &[f32], chunk: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(&[f32]) -> R + Send + Sync,
+{
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        input.par_chunks(chunk).map(f).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    input.chunks(chunk).map(f).collect()
+}
+
 /// Per-channel mean and (biased) variance of a channel-major (c, batch, h, w) tensor.
 pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
     let channels = x.dim(0)?;
     with_f32(x, |data| {
-        data.chunks_exact(data.len() / channels)
-            .map(|chunk| {
-                let n = chunk.len() as f64;
-                let mean = chunk.iter().map(|&v| v as f64).sum::<f64>() / n;
-                let var = chunk
-                    .iter()
-                    .map(|&v| (v as f64 - mean).powi(2))
-                    .sum::<f64>()
-                    / n;
-                (mean as f32, var as f32)
-            })
-            .unzip()
+        map_chunks(data, data.len() / channels, |chunk| {
+            // Shifted by the first value and summed in f64, one pass is exact enough.
+            let shift = f64::from(chunk.first().copied().unwrap_or(0.0));
+            let (sum, sum_sq) = chunk.iter().fold((0f64, 0f64), |(s, q), &v| {
+                let d = f64::from(v) - shift;
+                (s + d, q + d * d)
+            });
+            let n = chunk.len() as f64;
+            let mean = sum / n;
+            (
+                (shift + mean) as f32,
+                (sum_sq / n - mean * mean).max(0.0) as f32,
+            )
+        })
+        .into_iter()
+        .unzip()
     })
+}
+
+/// The per-channel statistics a batch norm normalises with.
+#[derive(Clone, Debug)]
+pub struct NormStatistics {
+    pub mean: Vec<f32>,
+    pub inv_std: Vec<f32>,
+    /// True when `mean`/`inv_std` come from this batch: the backward pass then also
+    /// differentiates through the statistics (standard training-mode batch norm).
+    pub batch_statistics: bool,
+}
+
+impl NormStatistics {
+    /// (scale, shift) of channel `c`: batch norm and the affine γ, β as one `v·scale + shift`.
+    fn affine(&self, c: usize, gamma: f32, beta: f32) -> (f32, f32) {
+        let scale = gamma * self.inv_std[c];
+        (scale, beta - self.mean[c] * scale)
+    }
+
+    /// Turns `g`, the gradient at channel `c`'s batch-norm output, into the gradient at its
+    /// input `x`, in place; returns (Σg, Σg·x̂), the gradients of β and γ. With batch
+    /// statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
+    fn input_gradient(&self, g: &mut [f32], x: &[f32], c: usize, gamma: f32) -> (f32, f32) {
+        let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
+        let (mut sg, mut sgx) = (0f32, 0f32);
+        for (&gv, &xv) in g.iter().zip(x) {
+            sg += gv;
+            sgx += gv * (xv - mean) * inv_std;
+        }
+        let k = gamma * inv_std;
+        if self.batch_statistics {
+            let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
+            for (o, &xv) in g.iter_mut().zip(x) {
+                *o = k * (*o - mb - (xv - mean) * inv_std * mg);
+            }
+        } else {
+            g.iter_mut().for_each(|o| *o *= k);
+        }
+        (sg, sgx)
+    }
 }
 
 /// Fused batch norm (with the given statistics) + affine + ReLU: one pass forward and
 /// one pass backward instead of a dozen full-size temporaries through generic ops.
 /// Arguments: x (c, batch, h, w) channel-major, gamma (c), beta (c).
 pub struct BatchNormRelu {
-    pub mean: Vec<f32>,
-    pub inv_std: Vec<f32>,
-    /// True when `mean`/`inv_std` come from this batch: the backward pass then also
-    /// differentiates through the statistics (standard training-mode batch norm).
-    pub batch_statistics: bool,
+    pub statistics: NormStatistics,
 }
 
 impl CustomOp3 for BatchNormRelu {
@@ -437,8 +493,7 @@ impl CustomOp3 for BatchNormRelu {
         let mut out = vec![0f32; x.len()];
         let per_channel = x.len() / channels;
         zip_chunks(&mut out, per_channel, x, per_channel, |out, x, c| {
-            let scale = gamma[c] * self.inv_std[c];
-            let shift = beta[c] - self.mean[c] * scale;
+            let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
             out.iter_mut()
                 .zip(x)
                 .for_each(|(o, &v)| *o = (v * scale + shift).max(0.0));
@@ -457,8 +512,7 @@ impl CustomOp3 for BatchNormRelu {
         let channels = x.dim(0)?;
         let plane = x.elem_count() / channels;
         let gamma = gamma.to_vec1::<f32>()?;
-        // Per channel: g = upstream gradient through the ReLU, dβ = Σg, dγ = Σg·x̂, then
-        // dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)) with batch statistics.
+        // Per channel: the upstream gradient through the ReLU, then through the batch norm.
         let mut grad_x = vec![0f32; x.elem_count()];
         let sums: Vec<(f32, f32)> = with_f32(res, |y| {
             with_f32(grad_res, |g| {
@@ -466,24 +520,10 @@ impl CustomOp3 for BatchNormRelu {
                     zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
                         let range = c * plane..(c + 1) * plane;
                         let (yc, gc) = (&y[range.clone()], &g[range]);
-                        let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-                        let (mut sg, mut sgx) = (0f32, 0f32);
-                        for ((o, (&yv, &gv)), &xv) in gx.iter_mut().zip(yc.iter().zip(gc)).zip(xc) {
-                            let g = if yv > 0.0 { gv } else { 0.0 };
-                            sg += g;
-                            sgx += g * (xv - mean) * inv_std;
-                            *o = g;
+                        for ((o, &yv), &gv) in gx.iter_mut().zip(yc).zip(gc) {
+                            *o = if yv > 0.0 { gv } else { 0.0 };
                         }
-                        let k = gamma[c] * inv_std;
-                        if self.batch_statistics {
-                            let (mb, mg) = (sg / plane as f32, sgx / plane as f32);
-                            for (o, &xv) in gx.iter_mut().zip(xc) {
-                                *o = k * (*o - mb - (xv - mean) * inv_std * mg);
-                            }
-                        } else {
-                            gx.iter_mut().for_each(|o| *o *= k);
-                        }
-                        (sg, sgx)
+                        self.statistics.input_gradient(gx, xc, c, gamma[c])
                     })
                 })
             })
@@ -496,6 +536,104 @@ impl CustomOp3 for BatchNormRelu {
             Some(Tensor::from_vec(d_beta, channels, dev)?),
         ))
     }
+}
+
+/// Batch norm + affine + ReLU + 2×2 max-pool (stride 2) as ONE graph node, for the end of
+/// each stage. The full-size normalised activations are never stored: the forward pass writes
+/// only the pooled quarter, and the backward pass recomputes each window's values from the
+/// input to route its gradient. Unfused, those activations are a graph node of their own,
+/// for which candle's backprop fills and adds a full-size gradient, and the pooling backward
+/// another. Arguments as [`BatchNormRelu`]; result (c, batch, h/2, w/2).
+pub struct BatchNormReluPool {
+    pub statistics: NormStatistics,
+}
+
+impl CustomOp3 for BatchNormReluPool {
+    fn name(&self) -> &'static str {
+        "batchnorm-relu-maxpool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (channels, batch, h, w) = l1.shape().dims4()?;
+        let (x, gamma, beta) = (
+            contiguous_f32(s1, l1)?,
+            contiguous_f32(s2, l2)?,
+            contiguous_f32(s3, l3)?,
+        );
+        let (oh, ow) = (h / 2, w / 2);
+        let mut out = vec![0f32; channels * batch * oh * ow];
+        zip_chunks(&mut out, batch * oh * ow, x, batch * h * w, |out, x, c| {
+            let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
+            let value = |i: usize| (x[i] * scale + shift).max(0.0);
+            for (cell, o) in out.iter_mut().enumerate() {
+                let top = window_origin(cell, (h, w));
+                *o = value(top)
+                    .max(value(top + 1))
+                    .max(value(top + w))
+                    .max(value(top + w + 1));
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((channels, batch, oh, ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (channels, batch, h, w) = x.dims4()?;
+        let (plane, cells) = (batch * h * w, batch * (h / 2) * (w / 2));
+        let gamma = gamma.to_vec1::<f32>()?;
+        let beta = beta.to_vec1::<f32>()?;
+        let mut grad_x = vec![0f32; x.elem_count()];
+        let sums: Vec<(f32, f32)> = with_f32(grad_res, |g| {
+            with_f32(x, |xs| {
+                zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
+                    let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
+                    let value = |i: usize| (xc[i] * scale + shift).max(0.0);
+                    for (cell, &grad) in g[c * cells..(c + 1) * cells].iter().enumerate() {
+                        let top = window_origin(cell, (h, w));
+                        // The gradient goes to the first maximum of the window, like PyTorch,
+                        // and through the ReLU only where it was positive.
+                        let at = [top + 1, top + w, top + w + 1]
+                            .into_iter()
+                            .fold(top, |a, b| if value(b) > value(a) { b } else { a });
+                        if value(at) > 0.0 {
+                            gx[at] = grad;
+                        }
+                    }
+                    self.statistics.input_gradient(gx, xc, c, gamma[c])
+                })
+            })
+        })??;
+        let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(grad_x, x.shape(), dev)?),
+            Some(Tensor::from_vec(d_gamma, channels, dev)?),
+            Some(Tensor::from_vec(d_beta, channels, dev)?),
+        ))
+    }
+}
+
+/// Index, within one channel's (batch, h, w) values, of the top-left pixel of pooling
+/// window `cell` (cells numbered image by image, row by row; odd last rows/columns unused).
+fn window_origin(cell: usize, (h, w): (usize, usize)) -> usize {
+    let (oh, ow) = (h / 2, w / 2);
+    let (image, rest) = (cell / (oh * ow), cell % (oh * ow));
+    let (y, x) = (rest / ow, rest % ow);
+    image * h * w + 2 * y * w + 2 * x
 }
 
 #[cfg(test)]
@@ -583,9 +721,11 @@ mod tests {
         let (mean, var) = channel_stats(&x_cm)?;
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
         let op = BatchNormRelu {
-            mean,
-            inv_std,
-            batch_statistics: true,
+            statistics: NormStatistics {
+                mean,
+                inv_std,
+                batch_statistics: true,
+            },
         };
         let ours = x_cm.apply_op3(&gamma, &beta, op)?.transpose(0, 1)?;
         // Reference: training-mode batch norm written with differentiable candle ops.
@@ -608,6 +748,70 @@ mod tests {
         for var in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
             let diff = max_diff(g_ours.get(var).unwrap(), g_ref.get(var).unwrap());
             assert!(diff < 1e-3, "gradient differs by {diff}");
+        }
+        Ok(())
+    }
+    #[test]
+    fn fused_norm_relu_pool_matches_the_separate_ops() -> Result<()> {
+        let dev = Device::Cpu;
+        // Odd sizes: the last row and column take part in the statistics but not the pooling.
+        for batch_statistics in [true, false] {
+            let x = Var::randn(0.5f32, 2., (3, 4, 7, 9), &dev)?; // (c, batch, h, w)
+            let gamma = Var::randn(1f32, 0.8, 3, &dev)?; // some negative: scale < 0
+            let beta = Var::randn(0f32, 0.3, 3, &dev)?;
+            let target = Tensor::randn(0f32, 1., (3, 4, 3, 4), &dev)?;
+            let (mean, var) = channel_stats(&x)?;
+            let statistics = NormStatistics {
+                mean,
+                inv_std: var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect(),
+                batch_statistics,
+            };
+            let fused = x.apply_op3(
+                &gamma,
+                &beta,
+                BatchNormReluPool {
+                    statistics: statistics.clone(),
+                },
+            )?;
+            let separate =
+                max_pool2x2(&x.apply_op3(&gamma, &beta, BatchNormRelu { statistics })?)?;
+            assert_eq!(max_diff(&fused, &separate), 0.0);
+            let g_fused = (fused * &target)?.sum_all()?.backward()?;
+            let g_separate = (separate * &target)?.sum_all()?.backward()?;
+            for var in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
+                let diff = max_diff(g_fused.get(var).unwrap(), g_separate.get(var).unwrap());
+                assert!(diff < 1e-5, "gradient differs by {diff}");
+            }
+        }
+        Ok(())
+    }
+    #[test]
+    fn channel_stats_are_exact_even_far_from_zero() -> Result<()> {
+        let dev = Device::Cpu;
+        // Channel 1 sits at 1000 with unit spread: a naive one-pass f32 variance fails there.
+        let x = Tensor::randn(0f32, 1., (2, 3, 5, 4), &dev)?
+            .broadcast_add(&Tensor::new(&[0f32, 1000.0], &dev)?.reshape((2, 1, 1, 1))?)?;
+        let (mean, var) = channel_stats(&x)?;
+        for c in 0..2 {
+            let values: Vec<f64> = x
+                .get(c)?
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let m = values.iter().sum::<f64>() / values.len() as f64;
+            let v = values.iter().map(|x| (x - m).powi(2)).sum::<f64>() / values.len() as f64;
+            assert!(
+                (f64::from(mean[c]) - m).abs() < 1e-3,
+                "mean {} vs {m}",
+                mean[c]
+            );
+            assert!(
+                (f64::from(var[c]) - v).abs() < 1e-3 * v,
+                "variance {} vs {v}",
+                var[c]
+            );
         }
         Ok(())
     }
