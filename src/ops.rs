@@ -158,25 +158,85 @@ fn patch_rows(batch: usize, h: usize, w: usize) -> impl Iterator<Item = (usize, 
 /// every image, its (ky-1, kx-1) neighbour (zero outside the image), so it matches a
 /// (out, c, 3, 3) weight and the whole layer is ONE matrix product.
 fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
-    let mut cols = vec![0f32; channels * 9 * batch * h * w];
-    let per_channel = batch * h * w;
+    let plane = h * w;
+    // Every element is written below, zeros included, so a recycled buffer will do.
+    let mut cols = scratch::take(channels * 9 * batch * plane);
     zip_chunks(
         &mut cols,
-        9 * per_channel,
+        9 * batch * plane,
         src,
-        per_channel,
+        batch * plane,
         |cols, src, _| {
-            for (s, d, dx) in patch_rows(batch, h, w) {
-                let (src_row, dst_row) = (&src[s..s + w], &mut cols[d..d + w]);
+            for (row, dst) in cols.chunks_exact_mut(w).enumerate() {
+                // Row `row` of this channel's nine column rows: tap k, image b, line y.
+                let (k, b, y) = (row / (batch * h), row / h % batch, row % h);
+                let (dy, dx) = (k / 3, k % 3);
+                let Some(sy) = (y + dy).checked_sub(1).filter(|&sy| sy < h) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let src = &src[b * plane + sy * w..][..w];
                 match dx {
-                    0 => dst_row[1..].copy_from_slice(&src_row[..w - 1]),
-                    1 => dst_row.copy_from_slice(src_row),
-                    _ => dst_row[..w - 1].copy_from_slice(&src_row[1..]),
+                    0 => {
+                        dst[0] = 0.0;
+                        dst[1..].copy_from_slice(&src[..w - 1]);
+                    }
+                    1 => dst.copy_from_slice(src),
+                    _ => {
+                        dst[..w - 1].copy_from_slice(&src[1..]);
+                        dst[w - 1] = 0.0;
+                    }
                 }
             }
         },
     );
     cols
+}
+
+/// Recycles the large temporary buffers of the convolution (column matrices, 9× a layer's
+/// input, and their gradients) between training steps: freshly allocated, each must be
+/// zero-filled first, which took 8 % of a training step (perf). Native builds only; the
+/// browser keeps no memory between calls.
+mod scratch {
+    #[cfg(feature = "parallel")]
+    static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+    /// Buffers kept: the columns and column gradient of the largest layer, and spares.
+    #[cfg(feature = "parallel")]
+    const KEEP: usize = 4;
+
+    /// A buffer of `len` elements whose contents are unspecified (old values or zeros):
+    /// the caller writes every element.
+    pub fn take(len: usize) -> Vec<f32> {
+        #[cfg(feature = "parallel")]
+        {
+            let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let fitting = (0..pool.len())
+                .filter(|&i| pool[i].capacity() >= len)
+                .min_by_key(|&i| pool[i].capacity());
+            if let Some(i) = fitting {
+                let mut buffer = pool.swap_remove(i);
+                buffer.resize(len, 0.0); // writes only past the old length
+                return buffer;
+            }
+        }
+        vec![0f32; len]
+    }
+
+    /// Returns a buffer for reuse; the smallest is dropped when too many are kept.
+    pub fn give_back(buffer: Vec<f32>) {
+        #[cfg(feature = "parallel")]
+        {
+            let mut pool = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            pool.push(buffer);
+            if pool.len() > KEEP {
+                if let Some(i) = (0..pool.len()).min_by_key(|&i| pool[i].capacity()) {
+                    pool.swap_remove(i);
+                }
+            }
+        }
+        #[cfg(not(feature = "parallel"))]
+        drop(buffer);
+    }
 }
 
 /// Adjoint of [`im2col`]: sums each column entry back onto the pixel it was read from.
@@ -246,6 +306,7 @@ impl CustomOp2 for Conv3x3 {
             &columns,
             out_channels,
         );
+        scratch::give_back(columns);
         Ok((
             CpuStorage::F32(out),
             Shape::from((out_channels, batch, h, w)),
@@ -268,7 +329,7 @@ impl CustomOp2 for Conv3x3 {
                 // Both products are computed transposed, with the long dimension first
                 // (see `gemm_into`): grad_columnsᵀ = gradᵀ · weight and
                 // grad_weightᵀ = columns · gradᵀ.
-                let mut grad_columns = vec![0f32; taps * pixels];
+                let mut grad_columns = scratch::take(taps * pixels); // overwritten
                 gemm_into(
                     &mut grad_columns,
                     true,
@@ -284,9 +345,12 @@ impl CustomOp2 for Conv3x3 {
                     Matrix::transposed(grad, pixels),
                     (taps, out_channels, pixels),
                 );
-                (col2im(&grad_columns, channels, batch, h, w), grad_weight)
+                let grad_x = col2im(&grad_columns, channels, batch, h, w);
+                scratch::give_back(grad_columns);
+                (grad_x, grad_weight)
             })
         })??;
+        scratch::give_back(columns);
         let device = x.device();
         Ok((
             Some(Tensor::from_vec(grad_x, x.shape(), device)?),
@@ -667,8 +731,9 @@ mod tests {
     #[test]
     fn conv3x3_gradients_match_candle_conv2d() -> Result<()> {
         let dev = Device::Cpu;
-        // A tiny layer, and one large enough for the GEMM's blocked, multi-threaded paths.
-        for (batch, channels, out, h, w) in [(2, 3, 6, 5, 4), (4, 40, 24, 16, 12)] {
+        // A layer large enough for the GEMM's blocked, multi-threaded paths, then a tiny one
+        // (on native builds it reuses the first one's column buffers, full of old values).
+        for (batch, channels, out, h, w) in [(4, 40, 24, 16, 12), (2, 3, 6, 5, 4)] {
             let x = Var::randn(0f32, 1., (batch, channels, h, w), &dev)?;
             let weight = Var::randn(0f32, 1., (out, channels, 3, 3), &dev)?;
             let target = Tensor::randn(0f32, 1., (batch, out, h, w), &dev)?;
