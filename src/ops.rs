@@ -816,6 +816,7 @@ mod tests {
         }
         Ok(())
     }
+
     #[test]
     fn fused_norm_relu_pool_matches_the_separate_ops() -> Result<()> {
         let dev = Device::Cpu;
@@ -850,6 +851,7 @@ mod tests {
         }
         Ok(())
     }
+
     #[test]
     fn channel_stats_are_exact_even_far_from_zero() -> Result<()> {
         let dev = Device::Cpu;

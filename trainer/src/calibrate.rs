@@ -4,7 +4,7 @@
 //! an existing model; `train` does the same at export.
 
 use crate::dataset::{FaceCache, FileList};
-use crate::train::write_atomically;
+use crate::train::{update_model_json, write_atomically};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use genderlens::calibration::{p_male, verdict, TEMPERATURE_TENSOR, UNCERTAIN_BELOW};
@@ -51,20 +51,10 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let report = calibrate_weights(&args.model, &cache, &args.data.display().to_string())?;
     print_summary(&report);
     let json_path = args.model.with_extension("json");
-    if json_path.exists() {
-        let text = std::fs::read_to_string(&json_path)?;
-        let mut json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", json_path.display()))?;
+    if update_model_json(&json_path, command, |json| {
         json["calibration"] = serde_json::to_value(&report)?;
-        if let Some(commands) = json["commands"].as_array_mut() {
-            commands.push(command.into());
-        }
-        write_atomically(&json_path, |tmp| {
-            Ok(std::fs::write(
-                tmp,
-                serde_json::to_string_pretty(&json)? + "\n",
-            )?)
-        })?;
+        Ok(())
+    })? {
         println!("updated {}", json_path.display());
     }
     Ok(())

@@ -6,7 +6,7 @@
 use crate::calibrate::{calibrate_weights, print_summary};
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
-use crate::train::{compact_weights, write_atomically, STORED_AS};
+use crate::train::{compact_weights, update_model_json, write_atomically, STORED_AS};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use genderlens::model::load_from_safetensors;
@@ -58,26 +58,17 @@ pub fn run(args: QuantizeArgs, command: &str) -> Result<()> {
     );
 
     let json_path = args.model.with_extension("json");
-    if !json_path.exists() {
+    let updated = update_model_json(&json_path, command, |json| {
+        json["dtype"] = STORED_AS.into();
+        json["weights_bytes"] = bytes.len().into();
+        json["validation"] = serde_json::to_value(&validation)?;
+        json["validation_loss"] = validation_loss.into();
+        json["calibration"] = serde_json::to_value(&calibration)?;
+        Ok(())
+    })?;
+    if !updated {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&json_path)?;
-    let mut json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", json_path.display()))?;
-    json["dtype"] = STORED_AS.into();
-    json["weights_bytes"] = bytes.len().into();
-    json["validation"] = serde_json::to_value(&validation)?;
-    json["validation_loss"] = validation_loss.into();
-    json["calibration"] = serde_json::to_value(&calibration)?;
-    if let Some(commands) = json["commands"].as_array_mut() {
-        commands.push(command.into());
-    }
-    write_atomically(&json_path, |tmp| {
-        Ok(std::fs::write(
-            tmp,
-            serde_json::to_string_pretty(&json)? + "\n",
-        )?)
-    })?;
     let (curves, confusion) = crate::plots::charts_from_report(&json_path)?;
     println!(
         "updated {}, {} and {}",

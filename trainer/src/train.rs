@@ -458,6 +458,32 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
     Ok(())
 }
 
+/// Applies `edit` to the model JSON at `path`, appends `command` to its `commands` and
+/// rewrites it atomically; `Ok(false)` when there is no JSON beside the weights.
+pub fn update_model_json(
+    path: &Path,
+    command: &str,
+    edit: impl FnOnce(&mut serde_json::Value) -> Result<()>,
+) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let text = std::fs::read_to_string(path)?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    edit(&mut json)?;
+    if let Some(commands) = json["commands"].as_array_mut() {
+        commands.push(command.into());
+    }
+    write_atomically(path, |tmp| {
+        Ok(std::fs::write(
+            tmp,
+            serde_json::to_string_pretty(&json)? + "\n",
+        )?)
+    })?;
+    Ok(true)
+}
+
 #[derive(Serialize)]
 struct ModelReport<'a> {
     name: &'a str,
