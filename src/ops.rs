@@ -716,6 +716,24 @@ mod tests {
             .unwrap()
     }
 
+    /// Asserts that `ours` and `reference` (same-shaped outputs) give every variable the same
+    /// gradient of Σ output·target, within `tolerance`.
+    fn assert_same_gradients(
+        ours: Tensor,
+        reference: Tensor,
+        target: &Tensor,
+        vars: &[&Var],
+        tolerance: f32,
+    ) -> Result<()> {
+        let ours = (ours * target)?.sum_all()?.backward()?;
+        let reference = (reference * target)?.sum_all()?.backward()?;
+        for var in vars {
+            let diff = max_diff(ours.get(var).unwrap(), reference.get(var).unwrap());
+            assert!(diff < tolerance, "gradient differs by {diff}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn conv3x3_matches_candle_conv2d() -> Result<()> {
         let dev = Device::Cpu;
@@ -808,13 +826,7 @@ mod tests {
             .broadcast_add(&beta.reshape(bshape)?)?
             .relu()?;
         assert!(max_diff(&ours, &reference) < 1e-4);
-        let g_ours = (ours * &target)?.sum_all()?.backward()?;
-        let g_ref = (reference * &target)?.sum_all()?.backward()?;
-        for var in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
-            let diff = max_diff(g_ours.get(var).unwrap(), g_ref.get(var).unwrap());
-            assert!(diff < 1e-3, "gradient differs by {diff}");
-        }
-        Ok(())
+        assert_same_gradients(ours, reference, &target, &[&x, &gamma, &beta], 1e-3)
     }
 
     #[test]
@@ -842,12 +854,7 @@ mod tests {
             let separate =
                 max_pool2x2(&x.apply_op3(&gamma, &beta, BatchNormRelu { statistics })?)?;
             assert_eq!(max_diff(&fused, &separate), 0.0);
-            let g_fused = (fused * &target)?.sum_all()?.backward()?;
-            let g_separate = (separate * &target)?.sum_all()?.backward()?;
-            for var in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
-                let diff = max_diff(g_fused.get(var).unwrap(), g_separate.get(var).unwrap());
-                assert!(diff < 1e-5, "gradient differs by {diff}");
-            }
+            assert_same_gradients(fused, separate, &target, &[&x, &gamma, &beta], 1e-5)?;
         }
         Ok(())
     }
