@@ -527,6 +527,21 @@ impl NormStatistics {
     }
 }
 
+/// The gradients of a batch-norm op's (x, γ, β) from the input gradient and each channel's
+/// (Σg, Σg·x̂), as [`NormStatistics::input_gradient`] returns them.
+type NormGradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+fn norm_gradients(x: &Tensor, grad_x: Vec<f32>, sums: Vec<(f32, f32)>) -> Result<NormGradients> {
+    let channels = sums.len();
+    let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
+    let dev = x.device();
+    Ok((
+        Some(Tensor::from_vec(grad_x, x.shape(), dev)?),
+        Some(Tensor::from_vec(d_gamma, channels, dev)?),
+        Some(Tensor::from_vec(d_beta, channels, dev)?),
+    ))
+}
+
 /// Fused batch norm (with the given statistics) + affine + ReLU: one pass forward and
 /// one pass backward instead of a dozen full-size temporaries through generic ops.
 /// Arguments: x (c, batch, h, w) channel-major, gamma (c), beta (c).
@@ -592,13 +607,7 @@ impl CustomOp3 for BatchNormRelu {
                 })
             })
         })???;
-        let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(grad_x, x.shape(), dev)?),
-            Some(Tensor::from_vec(d_gamma, channels, dev)?),
-            Some(Tensor::from_vec(d_beta, channels, dev)?),
-        ))
+        norm_gradients(x, grad_x, sums)
     }
 }
 
@@ -656,7 +665,7 @@ impl CustomOp3 for BatchNormReluPool {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (channels, batch, h, w) = x.dims4()?;
+        let (_, batch, h, w) = x.dims4()?;
         let (plane, cells) = (batch * h * w, batch * (h / 2) * (w / 2));
         let gamma = gamma.to_vec1::<f32>()?;
         let beta = beta.to_vec1::<f32>()?;
@@ -681,13 +690,7 @@ impl CustomOp3 for BatchNormReluPool {
                 })
             })
         })??;
-        let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = sums.into_iter().unzip();
-        let dev = x.device();
-        Ok((
-            Some(Tensor::from_vec(grad_x, x.shape(), dev)?),
-            Some(Tensor::from_vec(d_gamma, channels, dev)?),
-            Some(Tensor::from_vec(d_beta, channels, dev)?),
-        ))
+        norm_gradients(x, grad_x, sums)
     }
 }
 
