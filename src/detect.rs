@@ -1,8 +1,9 @@
-//! Face detection with rustface (SeetaFace funnel cascade), the model embedded in the build.
+//! Face detection with the SeetaFace funnel cascade (our fork of rustface in
+//! `face-detector/`), the model embedded in the build.
 
 use crate::seeta_format::{transcode, Floats};
+use face_detector::{Detector, ImageData};
 use image::{GrayImage, RgbImage};
-use rustface::{Detector, ImageData};
 use serde::Serialize;
 
 /// SeetaFace frontal detector model, BSD-2-Clause (see `assets/SEETAFACE-LICENSE`), packed
@@ -29,8 +30,9 @@ impl FaceDetector {
     pub fn new() -> Self {
         let stream = transcode(SEETA_MODEL_F16, Floats::F16, Floats::F32)
             .expect("the build script packed a valid model");
-        let model = rustface::read_model(&stream[..]).expect("embedded SeetaFace model is valid");
-        let mut detector = rustface::create_detector_with_model(model);
+        let model =
+            face_detector::read_model(&stream[..]).expect("embedded SeetaFace model is valid");
+        let mut detector = face_detector::create_detector_with_model(model);
         detector.set_min_face_size(20);
         detector.set_score_thresh(2.0);
         detector.set_pyramid_scale_factor(0.8);
@@ -42,7 +44,7 @@ impl FaceDetector {
     pub fn detect(&mut self, image: &RgbImage) -> Vec<FaceBox> {
         let gray: GrayImage = image::imageops::grayscale(image);
         let (w, h) = gray.dimensions();
-        // rustface's sliding window is 40 px; smaller images cannot contain a face.
+        // The detector's sliding window is 40 px; smaller images cannot contain a face.
         if w < 40 || h < 40 {
             return vec![];
         }

@@ -1,0 +1,193 @@
+// This file is part of the open-source port of SeetaFace engine, which originally includes three modules:
+//      SeetaFace Detection, SeetaFace Alignment, and SeetaFace Identification.
+//
+// This file is part of the SeetaFace Detection module, containing codes implementing the face detection method described in the following paper:
+//
+//      Funnel-structured cascade for multi-view face detection with alignment awareness,
+//      Shuzhe Wu, Meina Kan, Zhenliang He, Shiguang Shan, Xilin Chen.
+//      In Neurocomputing (under review)
+//
+// Copyright (C) 2016, Visual Information Processing and Learning (VIPL) group,
+// Institute of Computing Technology, Chinese Academy of Sciences, Beijing, China.
+//
+// As an open-source face recognition engine: you can redistribute SeetaFace source codes
+// and/or modify it under the terms of the BSD 2-Clause License.
+//
+// You should have received a copy of the BSD 2-Clause License along with the software.
+// If not, see < https://opensource.org/licenses/BSD-2-Clause>.
+
+#[inline]
+pub fn copy_u8_to_i32(src: &[u8], dest: &mut [i32]) {
+    let dest = &mut dest[0..src.len()]; // eliminates a branch from the loop
+    for (value, dest) in src.iter().copied().zip(dest.iter_mut()) {
+        *dest = i32::from(value);
+    }
+}
+
+pub fn square(src: &[i32], dest: &mut [u32]) {
+    for (value, dest) in src.iter().copied().zip(dest.iter_mut()) {
+        *dest = i32::pow(value, 2) as u32;
+    }
+}
+
+/// `dest[i] = left[i] + right[i]` for `i < length`.
+///
+/// # Safety
+/// All three pointers must be valid for `length` elements; `dest` may equal an input.
+pub unsafe fn vector_add(left: *const i32, right: *const i32, dest: *mut i32, length: usize) {
+    for i in 0..length as isize {
+        *dest.offset(i) = *left.offset(i) + *right.offset(i);
+    }
+}
+
+/// `dest[i] = left[i] - right[i]` for `i < length`.
+///
+/// # Safety
+/// All three pointers must be valid for `length` elements; `dest` may equal an input.
+pub unsafe fn vector_sub(left: *const i32, right: *const i32, dest: *mut i32, length: usize) {
+    for i in 0..length as isize {
+        *dest.offset(i) = *left.offset(i) - *right.offset(i);
+    }
+}
+
+/// Dot product of two equally long vectors, the hot loop of the MLP stages.
+///
+/// Four 4-lane partial sums live in SIMD registers (SSE on x86_64, simd128 on wasm32); a
+/// portable version adds in exactly the same order, so every target gives the same result.
+pub fn vector_inner_product(left: &[f32], right: &[f32]) -> f32 {
+    let len = left.len().min(right.len());
+    let (left, right) = (&left[..len], &right[..len]);
+    let body = len - len % 16;
+    let mut acc = simd::partial_sums(&left[..body], &right[..body]);
+    for (k, (l, r)) in left[body..].iter().zip(&right[body..]).enumerate() {
+        acc[k / 4][k % 4] += l * r;
+    }
+    let mut sum = [0.0f32; 4];
+    for (i, s) in sum.iter_mut().enumerate() {
+        *s = (acc[0][i] + acc[2][i]) + (acc[1][i] + acc[3][i]);
+    }
+    (sum[0] + sum[2]) + (sum[1] + sum[3])
+}
+
+/// `acc[j][i]` = sum over 16-element chunks `c` of `left[c + 4j + i] * right[c + 4j + i]`.
+/// Both slices have the same length, a multiple of 16.
+mod simd {
+    #[cfg(target_arch = "x86_64")]
+    pub fn partial_sums(left: &[f32], right: &[f32]) -> [[f32; 4]; 4] {
+        use std::arch::x86_64::*;
+        debug_assert!(left.len() == right.len() && left.len().is_multiple_of(16));
+        // SAFETY: SSE is part of the x86_64 baseline; every load reads 4 floats inside the
+        // slices (indices c..c + 16 with c + 16 <= len).
+        unsafe {
+            let mut acc = [_mm_setzero_ps(); 4];
+            for c in (0..left.len()).step_by(16) {
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let l = _mm_loadu_ps(left.as_ptr().add(c + 4 * j));
+                    let r = _mm_loadu_ps(right.as_ptr().add(c + 4 * j));
+                    *a = _mm_add_ps(*a, _mm_mul_ps(l, r));
+                }
+            }
+            acc.map(|a| std::mem::transmute::<__m128, [f32; 4]>(a))
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn partial_sums(left: &[f32], right: &[f32]) -> [[f32; 4]; 4] {
+        use std::arch::wasm32::*;
+        debug_assert!(left.len() == right.len() && left.len().is_multiple_of(16));
+        let mut acc = [f32x4_splat(0.0); 4];
+        for (l, r) in left.chunks_exact(16).zip(right.chunks_exact(16)) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let l = f32x4(l[4 * j], l[4 * j + 1], l[4 * j + 2], l[4 * j + 3]);
+                let r = f32x4(r[4 * j], r[4 * j + 1], r[4 * j + 2], r[4 * j + 3]);
+                *a = f32x4_add(*a, f32x4_mul(l, r));
+            }
+        }
+        acc.map(|a| {
+            [
+                f32x4_extract_lane::<0>(a),
+                f32x4_extract_lane::<1>(a),
+                f32x4_extract_lane::<2>(a),
+                f32x4_extract_lane::<3>(a),
+            ]
+        })
+    }
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    pub fn partial_sums(left: &[f32], right: &[f32]) -> [[f32; 4]; 4] {
+        let mut acc = [[0.0f32; 4]; 4];
+        for (l, r) in left.chunks_exact(16).zip(right.chunks_exact(16)) {
+            for (j, lanes) in acc.iter_mut().enumerate() {
+                for (i, lane) in lanes.iter_mut().enumerate() {
+                    *lane += l[4 * j + i] * r[4 * j + i];
+                }
+            }
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+
+    #[test]
+    fn test_square() {
+        let mut vec = vec![1, 2, 3];
+        square(&[1, 2, 3], &mut vec);
+        assert_eq!(vec![1, 4, 9], vec);
+    }
+
+    #[test]
+    fn test_vector_add() {
+        let mut vec = vec![1, 2, 3];
+        unsafe { vector_add(vec.as_ptr(), vec.as_ptr(), vec.as_mut_ptr(), vec.len()) };
+        assert_eq!(vec![2, 4, 6], vec);
+    }
+
+    #[test]
+    fn test_vector_sub() {
+        let mut vec = vec![1, 2, 3];
+        unsafe { vector_sub(vec.as_ptr(), vec.as_ptr(), vec.as_mut_ptr(), vec.len()) };
+        assert_eq!(vec![0, 0, 0], vec);
+    }
+
+    #[test]
+    fn test_vector_inner_product() {
+        let vec = vec![1.0, 2.0, 3.0];
+        let result = vector_inner_product(&vec, &vec);
+        assert_eq!(14.0, result);
+    }
+
+    #[test]
+    fn inner_product_matches_a_sequential_sum_at_every_length() {
+        // Lengths around the 16-wide body and its tail, values of mixed sign and magnitude.
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 100, 257] {
+            let left: Vec<f32> = (0..len)
+                .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.37)
+                .collect();
+            let right: Vec<f32> = (0..len)
+                .map(|i| ((i * 11 % 17) as f32 - 8.0) * 1.9)
+                .collect();
+            let exact: f64 = left
+                .iter()
+                .zip(&right)
+                .map(|(&l, &r)| f64::from(l) * f64::from(r))
+                .sum();
+            let magnitude: f64 = left
+                .iter()
+                .zip(&right)
+                .map(|(&l, &r)| f64::from((l * r).abs()))
+                .sum();
+            let got = f64::from(vector_inner_product(&left, &right));
+            assert!(
+                (got - exact).abs() <= 1e-5 * magnitude.max(1.0),
+                "len {len}: {got} vs {exact}"
+            );
+        }
+    }
+}
