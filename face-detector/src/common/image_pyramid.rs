@@ -184,11 +184,16 @@ pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32
     // bit-identical to it.
     let lf_x_scl = f64::from(src.width()) / f64::from(width);
     let lf_y_scl = f64::from(src.height()) / f64::from(height);
-    let columns: Vec<(usize, f64)> = (0..width)
+    let columns: Vec<Column> = (0..width)
         .map(|x| {
             let lf_x_s = lf_x_scl * f64::from(x);
             let n_x_s = cmp::min(lf_x_s as u32, src.width() - 2);
-            (n_x_s as usize, lf_x_s - f64::from(n_x_s))
+            let weight = lf_x_s - f64::from(n_x_s);
+            Column {
+                left: n_x_s as usize,
+                weight,
+                rest: 1.0 - weight,
+            }
         })
         .collect();
     let mut rows = HorizontalRows::new(src, columns);
@@ -207,16 +212,24 @@ pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32
     }
 }
 
+/// Where an output column samples the source: pixels `left` and `left + 1`, weighted
+/// `rest` and `weight`.
+struct Column {
+    left: usize,
+    weight: f64,
+    rest: f64,
+}
+
 /// Horizontally interpolated source rows, two kept at a time (row `n` and `n + 1`).
 struct HorizontalRows<'a> {
     src: &'a ImageData<'a>,
-    columns: Vec<(usize, f64)>,
+    columns: Vec<Column>,
     first: Option<usize>,
     rows: [Vec<f64>; 2],
 }
 
 impl<'a> HorizontalRows<'a> {
-    fn new(src: &'a ImageData<'a>, columns: Vec<(usize, f64)>) -> Self {
+    fn new(src: &'a ImageData<'a>, columns: Vec<Column>) -> Self {
         let len = columns.len();
         Self {
             src,
@@ -246,9 +259,12 @@ impl<'a> HorizontalRows<'a> {
     fn fill(&mut self, slot: usize, row: usize) {
         let width = self.src.width() as usize;
         let data = &self.src.data()[row * width..][..width];
-        for (out, &(n_x_s, lf_weight_x)) in self.rows[slot].iter_mut().zip(&self.columns) {
-            let (d1, d2) = (f64::from(data[n_x_s]), f64::from(data[n_x_s + 1]));
-            *out = (1.0 - lf_weight_x) * d1 + lf_weight_x * d2;
+        for (out, column) in self.rows[slot].iter_mut().zip(&self.columns) {
+            let (d1, d2) = (
+                f64::from(data[column.left]),
+                f64::from(data[column.left + 1]),
+            );
+            *out = column.rest * d1 + column.weight * d2;
         }
     }
 }

@@ -123,33 +123,91 @@ impl SurfMlpFeatureMap {
 
             let (done, rest) = self.int_img.split_at_mut(r * row_len);
             let out = &mut rest[..row_len];
-            let mut running = [0i32; CHANNELS];
-            for ((cell, &x), &y) in out.chunks_exact_mut(CHANNELS).zip(&dx).zip(&dy) {
-                // All ones where the gradient is negative: branch-free selection.
-                let (x_neg, y_neg) = (x >> 31, y >> 31);
-                let (ax, ay) = (x.abs(), y.abs());
-                let channels = [
-                    x & !y_neg,
-                    ax & !y_neg,
-                    x & y_neg,
-                    ax & y_neg,
-                    y & !x_neg,
-                    ay & !x_neg,
-                    y & x_neg,
-                    ay & x_neg,
-                ];
-                let cell: &mut [i32; CHANNELS] = cell.try_into().expect("chunk of CHANNELS");
-                for (sum, value) in running.iter_mut().zip(channels) {
-                    *sum += value;
-                }
-                *cell = running;
-            }
+            prefix_sums_of_channels(&dx, &dy, out);
             if r > 0 {
                 let above = &done[(r - 1) * row_len..];
                 for (o, a) in out.iter_mut().zip(above) {
                     *o += a;
                 }
             }
+        }
+    }
+}
+
+/// Writes, for each pixel of a row, the running sums along the row of its eight channels
+/// (channels 0-3 from dx, split by the sign of dy; 4-7 from dy, split by the sign of dx).
+/// Each half is one 4-lane vector: SSE2 on x86_64, simd128 on wasm32, plain arrays elsewhere.
+fn prefix_sums_of_channels(dx: &[i32], dy: &[i32], out: &mut [i32]) {
+    assert!(dy.len() == dx.len() && out.len() == dx.len() * 8);
+    lanes::prefix_sums_of_channels(dx, dy, out)
+}
+
+mod lanes {
+    #[cfg(target_arch = "x86_64")]
+    pub fn prefix_sums_of_channels(dx: &[i32], dy: &[i32], out: &mut [i32]) {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline; the caller checked that `out` holds
+        // 8 values per pixel, so both stores of pixel c stay inside it.
+        unsafe {
+            // Lanes 0, 1 are kept where the other gradient is >= 0, lanes 2, 3 where < 0.
+            let flip_low = _mm_set_epi32(0, 0, -1, -1);
+            let (mut run_dx, mut run_dy) = (_mm_setzero_si128(), _mm_setzero_si128());
+            for (c, (&x, &y)) in dx.iter().zip(dy).enumerate() {
+                let xs = _mm_set_epi32(x.abs(), x, x.abs(), x);
+                let ys = _mm_set_epi32(y.abs(), y, y.abs(), y);
+                let by_dy = _mm_xor_si128(_mm_set1_epi32(y >> 31), flip_low);
+                let by_dx = _mm_xor_si128(_mm_set1_epi32(x >> 31), flip_low);
+                run_dx = _mm_add_epi32(run_dx, _mm_and_si128(xs, by_dy));
+                run_dy = _mm_add_epi32(run_dy, _mm_and_si128(ys, by_dx));
+                let cell = out.as_mut_ptr().add(c * 8) as *mut __m128i;
+                _mm_storeu_si128(cell, run_dx);
+                _mm_storeu_si128(cell.add(1), run_dy);
+            }
+        }
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn prefix_sums_of_channels(dx: &[i32], dy: &[i32], out: &mut [i32]) {
+        use std::arch::wasm32::*;
+        let flip_low = i32x4(-1, -1, 0, 0);
+        let (mut run_dx, mut run_dy) = (i32x4_splat(0), i32x4_splat(0));
+        for ((cell, &x), &y) in out.chunks_exact_mut(8).zip(dx).zip(dy) {
+            let xs = i32x4(x, x.abs(), x, x.abs());
+            let ys = i32x4(y, y.abs(), y, y.abs());
+            let by_dy = v128_xor(i32x4_splat(y >> 31), flip_low);
+            let by_dx = v128_xor(i32x4_splat(x >> 31), flip_low);
+            run_dx = i32x4_add(run_dx, v128_and(xs, by_dy));
+            run_dy = i32x4_add(run_dy, v128_and(ys, by_dx));
+            let lanes = |v: v128| {
+                [
+                    i32x4_extract_lane::<0>(v),
+                    i32x4_extract_lane::<1>(v),
+                    i32x4_extract_lane::<2>(v),
+                    i32x4_extract_lane::<3>(v),
+                ]
+            };
+            cell[..4].copy_from_slice(&lanes(run_dx));
+            cell[4..].copy_from_slice(&lanes(run_dy));
+        }
+    }
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    pub fn prefix_sums_of_channels(dx: &[i32], dy: &[i32], out: &mut [i32]) {
+        let (mut run_dx, mut run_dy) = ([0i32; 4], [0i32; 4]);
+        for ((cell, &x), &y) in out.chunks_exact_mut(8).zip(dx).zip(dy) {
+            let (x_neg, y_neg) = (x >> 31, y >> 31);
+            let by_dy = [!y_neg, !y_neg, y_neg, y_neg];
+            let by_dx = [!x_neg, !x_neg, x_neg, x_neg];
+            let (xs, ys) = ([x, x.abs(), x, x.abs()], [y, y.abs(), y, y.abs()]);
+            for k in 0..4 {
+                run_dx[k] += xs[k] & by_dy[k];
+                run_dy[k] += ys[k] & by_dx[k];
+            }
+            cell[..4].copy_from_slice(&run_dx);
+            cell[4..].copy_from_slice(&run_dy);
         }
     }
 }
