@@ -170,24 +170,20 @@ mod lanes {
     pub fn prefix_sums_of_channels(dx: &[i32], dy: &[i32], out: &mut [i32]) {
         use std::arch::wasm32::*;
         let flip_low = i32x4(-1, -1, 0, 0);
+        // [v, |v|, v, |v|] from one splat, without scalar lane inserts.
+        let with_abs = |v: v128| i32x4_shuffle::<0, 5, 2, 7>(v, i32x4_abs(v));
         let (mut run_dx, mut run_dy) = (i32x4_splat(0), i32x4_splat(0));
         for ((cell, &x), &y) in out.chunks_exact_mut(8).zip(dx).zip(dy) {
-            let xs = i32x4(x, x.abs(), x, x.abs());
-            let ys = i32x4(y, y.abs(), y, y.abs());
-            let by_dy = v128_xor(i32x4_splat(y >> 31), flip_low);
-            let by_dx = v128_xor(i32x4_splat(x >> 31), flip_low);
-            run_dx = i32x4_add(run_dx, v128_and(xs, by_dy));
-            run_dy = i32x4_add(run_dy, v128_and(ys, by_dx));
-            let lanes = |v: v128| {
-                [
-                    i32x4_extract_lane::<0>(v),
-                    i32x4_extract_lane::<1>(v),
-                    i32x4_extract_lane::<2>(v),
-                    i32x4_extract_lane::<3>(v),
-                ]
-            };
-            cell[..4].copy_from_slice(&lanes(run_dx));
-            cell[4..].copy_from_slice(&lanes(run_dy));
+            let (xs, ys) = (i32x4_splat(x), i32x4_splat(y));
+            let by_dy = v128_xor(i32x4_shr(ys, 31), flip_low);
+            let by_dx = v128_xor(i32x4_shr(xs, 31), flip_low);
+            run_dx = i32x4_add(run_dx, v128_and(with_abs(xs), by_dy));
+            run_dy = i32x4_add(run_dy, v128_and(with_abs(ys), by_dx));
+            // SAFETY: `cell` is 8 i32 = two v128; unaligned stores are allowed in wasm.
+            unsafe {
+                v128_store(cell.as_mut_ptr() as *mut v128, run_dx);
+                v128_store(cell.as_mut_ptr().add(4) as *mut v128, run_dy);
+            }
         }
     }
 

@@ -98,8 +98,13 @@ mod simd {
         let mut acc = [f32x4_splat(0.0); 4];
         for (l, r) in left.chunks_exact(16).zip(right.chunks_exact(16)) {
             for (j, a) in acc.iter_mut().enumerate() {
-                let l = f32x4(l[4 * j], l[4 * j + 1], l[4 * j + 2], l[4 * j + 3]);
-                let r = f32x4(r[4 * j], r[4 * j + 1], r[4 * j + 2], r[4 * j + 3]);
+                // SAFETY: each chunk holds 16 floats; unaligned loads are allowed in wasm.
+                let (l, r) = unsafe {
+                    (
+                        v128_load(l.as_ptr().add(4 * j) as *const v128),
+                        v128_load(r.as_ptr().add(4 * j) as *const v128),
+                    )
+                };
                 *a = f32x4_add(*a, f32x4_mul(l, r));
             }
         }
