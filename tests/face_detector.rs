@@ -1,6 +1,7 @@
 //! Our detector (`face-detector/`, a fork of rustface with faster inner loops) must find
 //! exactly the faces rustface 0.1.7 finds: same boxes, same scores up to float rounding
 //! (its MLP dot products add in a different order).
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
