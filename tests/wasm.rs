@@ -5,6 +5,8 @@
 mod calibration_check;
 #[path = "common/corpus.rs"]
 mod corpus;
+#[path = "common/detector_equivalence.rs"]
+mod detector_equivalence;
 
 use corpus::Expect;
 use genderlens::wasm::GenderLens;
@@ -53,6 +55,22 @@ fn utk_faces_are_classified_as_their_label() {
             assert_eq!(Array::from(&get(&face, "box")).length(), 4);
         }
     }
+}
+
+#[wasm_bindgen_test]
+fn the_simd_detector_finds_exactly_the_upstream_faces_in_the_browser() {
+    let photo = image::load_from_memory(SOLVAY_JPEG).unwrap().to_luma8();
+    let mut found = 0;
+    for width in [photo.width(), 640] {
+        let height = photo.height() * width / photo.width();
+        let scaled = image::imageops::resize(&photo, width, height, image::imageops::Triangle);
+        found += detector_equivalence::assert_same_faces(&format!("solvay {width}"), &scaled);
+    }
+    for bytes in UTK_FEMALE.iter().chain(UTK_MALE) {
+        let gray = image::load_from_memory(bytes).unwrap().to_luma8();
+        found += detector_equivalence::assert_same_faces("utk", &gray);
+    }
+    assert!(found >= 24, "{found} faces");
 }
 
 #[wasm_bindgen_test]

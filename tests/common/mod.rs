@@ -3,6 +3,7 @@
 
 pub mod calibration_check;
 pub mod corpus;
+pub mod detector_equivalence;
 
 use std::path::PathBuf;
 

@@ -122,16 +122,28 @@ mod simd {
         target_arch = "x86_64",
         all(target_arch = "wasm32", target_feature = "simd128")
     )))]
-    pub fn partial_sums(left: &[f32], right: &[f32]) -> [[f32; 4]; 4] {
-        let mut acc = [[0.0f32; 4]; 4];
-        for (l, r) in left.chunks_exact(16).zip(right.chunks_exact(16)) {
-            for (j, lanes) in acc.iter_mut().enumerate() {
-                for (i, lane) in lanes.iter_mut().enumerate() {
-                    *lane += l[4 * j + i] * r[4 * j + i];
+    pub use portable::partial_sums;
+
+    /// The same in plain Rust: used where no SIMD version exists, and the tests' reference.
+    #[cfg(any(
+        test,
+        not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        ))
+    ))]
+    pub mod portable {
+        pub fn partial_sums(left: &[f32], right: &[f32]) -> [[f32; 4]; 4] {
+            let mut acc = [[0.0f32; 4]; 4];
+            for (l, r) in left.chunks_exact(16).zip(right.chunks_exact(16)) {
+                for (j, lanes) in acc.iter_mut().enumerate() {
+                    for (i, lane) in lanes.iter_mut().enumerate() {
+                        *lane += l[4 * j + i] * r[4 * j + i];
+                    }
                 }
             }
+            acc
         }
-        acc
     }
 }
 
@@ -194,5 +206,15 @@ mod tests {
                 "len {len}: {got} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn simd_partial_sums_equal_the_portable_ones_exactly() {
+        let left: Vec<f32> = (0..64).map(|i| (i as f32 * 0.731).sin() * 3.0).collect();
+        let right: Vec<f32> = (0..64).map(|i| (i as f32 * 1.37).cos() / 7.0).collect();
+        assert_eq!(
+            simd::partial_sums(&left, &right),
+            simd::portable::partial_sums(&left, &right)
+        );
     }
 }
