@@ -63,31 +63,82 @@ const K_FEAT_GROUP_SIZE: usize = 10;
 const K_STDDEV_THRESH: f64 = 10.0;
 
 impl LabBoostedClassifier {
-    /// Sums the weak classifiers' weights group by group, rejecting the window as soon as a
-    /// group's running score falls below its threshold (most windows leave after one group).
+    /// Whether the window `roi` is a face candidate, and its score.
     pub fn classify(&self, feature_map: &LabBoostedFeatureMap, roi: Rectangle) -> Score {
-        let (codes, width) = (feature_map.codes(), feature_map.width() as usize);
-        let origin = roi.y() as usize * width + roi.x() as usize;
-        let mut positive = true;
-        let mut score = 0.0;
+        let window = (roi.x() as u32, roi.y() as u32);
+        match self
+            .classify_windows(feature_map, &[window], roi.width())
+            .pop()
+        {
+            Some((_, score)) => score,
+            None => Score {
+                positive: false,
+                score: 0.0,
+            },
+        }
+    }
 
-        let groups = self
+    /// The positive windows among `windows` (top-left corners of `size`-pixel squares), as
+    /// (index, score) in the order given.
+    ///
+    /// Sums the weak classifiers' weights group by group and drops a window as soon as a
+    /// group's running score falls below its threshold (most leave after one group). All
+    /// windows go through a group together, so the sums of different windows overlap in
+    /// the processor and the exits cost no mispredicted branches; each window's own sum is
+    /// added in the original order, so the scores are exactly rustface's.
+    pub fn classify_windows(
+        &self,
+        feature_map: &LabBoostedFeatureMap,
+        windows: &[(u32, u32)],
+        size: u32,
+    ) -> Vec<(usize, Score)> {
+        let (codes, width) = (feature_map.codes(), feature_map.width() as usize);
+        let offsets: Vec<usize> = self
             .features
+            .iter()
+            .map(|&(x, y)| y as usize * width + x as usize)
+            .collect();
+        // (index in `windows`, index of its top-left code, running score)
+        let mut alive: Vec<(usize, usize, f32)> = windows
+            .iter()
+            .enumerate()
+            .map(|(i, &(x, y))| (i, y as usize * width + x as usize, 0.0))
+            .collect();
+
+        let groups = offsets
             .chunks_exact(K_FEAT_GROUP_SIZE)
             .zip(self.weights.chunks_exact(K_FEAT_GROUP_SIZE))
             .zip(self.thresholds.chunks_exact(K_FEAT_GROUP_SIZE));
-        for ((features, weights), thresholds) in groups {
-            for (&(x, y), table) in features.iter().zip(weights) {
-                let code = codes[origin + y as usize * width + x as usize];
-                score += table[code as usize];
+        for ((offsets, weights), thresholds) in groups {
+            let threshold = thresholds[K_FEAT_GROUP_SIZE - 1];
+            let mut kept = 0;
+            for j in 0..alive.len() {
+                let (index, origin, mut score) = alive[j];
+                for (&offset, table) in offsets.iter().zip(weights) {
+                    score += table[codes[origin + offset] as usize];
+                }
+                alive[kept] = (index, origin, score);
+                kept += usize::from(score >= threshold);
             }
-            positive = score >= thresholds[K_FEAT_GROUP_SIZE - 1];
-            if !positive {
+            alive.truncate(kept);
+            if alive.is_empty() {
                 break;
             }
         }
-        positive = positive && (feature_map.get_std_dev(roi) > K_STDDEV_THRESH);
 
-        Score { positive, score }
+        alive
+            .into_iter()
+            .filter_map(|(index, _, score)| {
+                let (x, y) = windows[index];
+                let roi = Rectangle::new(x as i32, y as i32, size, size);
+                (feature_map.get_std_dev(roi) > K_STDDEV_THRESH).then_some((
+                    index,
+                    Score {
+                        positive: true,
+                        score,
+                    },
+                ))
+            })
+            .collect()
     }
 }

@@ -289,40 +289,54 @@ impl FuStDetector {
             let step_y = self.slide_wnd_step_y;
             let max_x = image_scaled.width() - self.wnd_size;
             let max_y = image_scaled.height() - self.wnd_size;
+            // Every window position of this scale, row by row.
+            let windows: Vec<(u32, u32)> = Seq::new(0, move |n| n + step_y)
+                .take_while(move |n| *n <= max_y)
+                .flat_map(|y| {
+                    Seq::new(0, move |n| n + step_x)
+                        .take_while(move |n| *n <= max_x)
+                        .map(move |x| (x, y))
+                })
+                .collect();
 
-            for y in Seq::new(0, move |n| n + step_y).take_while(move |n| *n <= max_y) {
-                for x in Seq::new(0, move |n| n + step_x).take_while(move |n| *n <= max_x) {
-                    let rect = Rectangle::new(x as i32, y as i32, self.wnd_size, self.wnd_size);
-                    Self::feature_map_for_classifier(
-                        &self.model.get_classifiers()[0],
-                        &mut self.feature_maps,
-                    );
-
-                    for (classifier, proposal) in self
-                        .model
-                        .get_classifiers()
-                        .iter()
-                        .zip(proposals.iter_mut())
-                        .take(first_hierarchy_size)
-                    {
-                        let score = Self::classify_with_classifier(
-                            classifier,
-                            None,
-                            &mut self.feature_maps,
-                            rect,
-                        );
-                        if score.is_positive() {
-                            let mut wnd_info = FaceInfo::new();
-                            let bbox = wnd_info.bbox_mut();
-                            bbox.set_x((x as f32 / scale_factor + 0.5) as i32);
-                            bbox.set_y((y as f32 / scale_factor + 0.5) as i32);
-                            let width = (self.wnd_size as f32 / scale_factor + 0.5) as u32;
-                            bbox.set_width(width);
-                            bbox.set_height(width);
-                            wnd_info.set_score(f64::from(score.score()));
-                            proposal.push(wnd_info);
-                        }
+            let wnd_size = self.wnd_size;
+            for (classifier, proposal) in self
+                .model
+                .get_classifiers()
+                .iter()
+                .zip(proposals.iter_mut())
+                .take(first_hierarchy_size)
+            {
+                let positives: Vec<(usize, Score)> = match classifier {
+                    Classifier::LabBoosted(c) => {
+                        c.classify_windows(&self.feature_maps.lab_boosted, &windows, wnd_size)
                     }
+                    Classifier::SurfMlp(_) => windows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, &(x, y))| {
+                            let rect = Rectangle::new(x as i32, y as i32, wnd_size, wnd_size);
+                            let score = Self::classify_with_classifier(
+                                classifier,
+                                None,
+                                &mut self.feature_maps,
+                                rect,
+                            );
+                            score.is_positive().then_some((i, score))
+                        })
+                        .collect(),
+                };
+                for (i, score) in positives {
+                    let (x, y) = windows[i];
+                    let mut wnd_info = FaceInfo::new();
+                    let bbox = wnd_info.bbox_mut();
+                    bbox.set_x((x as f32 / scale_factor + 0.5) as i32);
+                    bbox.set_y((y as f32 / scale_factor + 0.5) as i32);
+                    let width = (wnd_size as f32 / scale_factor + 0.5) as u32;
+                    bbox.set_width(width);
+                    bbox.set_height(width);
+                    wnd_info.set_score(f64::from(score.score()));
+                    proposal.push(wnd_info);
                 }
             }
         }
