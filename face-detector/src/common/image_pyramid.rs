@@ -72,6 +72,7 @@ pub struct ImagePyramid {
     img_buf_scaled: Vec<u8>,
     img_buf_scaled_width: u32,
     img_buf_scaled_height: u32,
+    resizer: Resizer,
 }
 
 impl ImagePyramid {
@@ -94,6 +95,7 @@ impl ImagePyramid {
             ),
             img_buf_scaled_width,
             img_buf_scaled_height,
+            resizer: Resizer::default(),
         }
     }
 
@@ -156,7 +158,7 @@ impl ImagePyramid {
         self.height_scaled = (self.height1x as f32 * scale_factor) as u32;
 
         let src = ImageData::new(&self.img_buf, self.width1x, self.height1x);
-        resize_image(
+        self.resizer.resize(
             &src,
             &mut self.img_buf_scaled,
             self.width_scaled,
@@ -170,22 +172,30 @@ impl ImagePyramid {
     }
 }
 
-pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
-    dest.clear();
+/// Bilinear resizing (SeetaFace's arithmetic) with its scratch buffers kept between calls: the detector resizes
+/// every candidate window, and allocating per call showed in profiles.
+#[derive(Default)]
+pub struct Resizer {
+    columns: Vec<Column>,
+    rows: [Vec<f64>; 2],
+}
 
-    if src.width() == width && src.height() == height {
-        dest.extend_from_slice(src.data());
-        return;
-    }
+impl Resizer {
+    /// Bilinear interpolation, separated: each source row is interpolated horizontally once
+    /// (consecutive output rows share source rows), then pairs of those rows are blended
+    /// vertically. The arithmetic is the per-pixel formula's, term by term, so the output is
+    /// bit-identical to it.
+    pub fn resize(&mut self, src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32) {
+        dest.clear();
+        if src.width() == width && src.height() == height {
+            dest.extend_from_slice(src.data());
+            return;
+        }
 
-    // Bilinear interpolation, separated: each source row is interpolated horizontally once
-    // (consecutive output rows share source rows), then pairs of those rows are blended
-    // vertically. The arithmetic is the per-pixel formula's, term by term, so the output is
-    // bit-identical to it.
-    let lf_x_scl = f64::from(src.width()) / f64::from(width);
-    let lf_y_scl = f64::from(src.height()) / f64::from(height);
-    let columns: Vec<Column> = (0..width)
-        .map(|x| {
+        let lf_x_scl = f64::from(src.width()) / f64::from(width);
+        let lf_y_scl = f64::from(src.height()) / f64::from(height);
+        self.columns.clear();
+        self.columns.extend((0..width).map(|x| {
             let lf_x_s = lf_x_scl * f64::from(x);
             let n_x_s = cmp::min(lf_x_s as u32, src.width() - 2);
             let weight = lf_x_s - f64::from(n_x_s);
@@ -194,21 +204,93 @@ pub fn resize_image(src: &ImageData, dest: &mut Vec<u8>, width: u32, height: u32
                 weight,
                 rest: 1.0 - weight,
             }
-        })
-        .collect();
-    let mut rows = HorizontalRows::new(src, columns);
+        }));
+        for row in &mut self.rows {
+            row.resize(width as usize, 0.0);
+        }
+        let mut rows = HorizontalRows {
+            src,
+            columns: &self.columns,
+            first: None,
+            rows: &mut self.rows,
+        };
 
-    dest.reserve(width as usize * height as usize);
-    for y in 0..height {
-        let lf_y_s = lf_y_scl * f64::from(y);
-        let n_y_s = cmp::min(lf_y_s as u32, src.height() - 2) as usize;
-        let lf_weight_y = lf_y_s - n_y_s as f64;
-        let (top, bottom) = rows.pair(n_y_s);
-        dest.extend(
-            top.iter()
-                .zip(bottom)
-                .map(|(&t, &b)| ((1.0 - lf_weight_y) * t + lf_weight_y * b) as u8),
+        dest.resize(width as usize * height as usize, 0);
+        for (y, out) in (0..height).zip(dest.chunks_exact_mut(width as usize)) {
+            let lf_y_s = lf_y_scl * f64::from(y);
+            let n_y_s = cmp::min(lf_y_s as u32, src.height() - 2) as usize;
+            let lf_weight_y = lf_y_s - n_y_s as f64;
+            let (top, bottom) = rows.pair(n_y_s);
+            blend::rows(top, bottom, lf_weight_y, out);
+        }
+    }
+}
+
+/// `out[i] = ((1 - weight) * top[i] + weight * bottom[i]) as u8` (truncated, saturated),
+/// two pixels per f64x2 vector: SSE2 on x86_64, simd128 on wasm32, plain Rust elsewhere.
+/// Truncating to i32 and narrowing with saturation gives exactly Rust's `as u8`.
+mod blend {
+    #[cfg(target_arch = "x86_64")]
+    pub fn rows(top: &[f64], bottom: &[f64], weight: f64, out: &mut [u8]) {
+        use std::arch::x86_64::*;
+        assert!(top.len() == out.len() && bottom.len() == out.len());
+        let pairs = out.len() / 2;
+        // SAFETY: SSE2 is part of the x86_64 baseline; pair p reads and writes elements
+        // 2p and 2p + 1 < len.
+        unsafe {
+            let (w_top, w_bottom) = (_mm_set1_pd(1.0 - weight), _mm_set1_pd(weight));
+            for p in 0..pairs {
+                let t = _mm_loadu_pd(top.as_ptr().add(2 * p));
+                let b = _mm_loadu_pd(bottom.as_ptr().add(2 * p));
+                let v = _mm_add_pd(_mm_mul_pd(w_top, t), _mm_mul_pd(w_bottom, b));
+                let ints = _mm_cvttpd_epi32(v);
+                let bytes = _mm_packus_epi16(_mm_packs_epi32(ints, ints), _mm_setzero_si128());
+                let two = (_mm_cvtsi128_si32(bytes) as u32).to_le_bytes();
+                out[2 * p..2 * p + 2].copy_from_slice(&two[..2]);
+            }
+        }
+        portable::rows(
+            &top[2 * pairs..],
+            &bottom[2 * pairs..],
+            weight,
+            &mut out[2 * pairs..],
         );
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn rows(top: &[f64], bottom: &[f64], weight: f64, out: &mut [u8]) {
+        use std::arch::wasm32::*;
+        assert!(top.len() == out.len() && bottom.len() == out.len());
+        let pairs = out.len() / 2;
+        let (w_top, w_bottom) = (f64x2_splat(1.0 - weight), f64x2_splat(weight));
+        for p in 0..pairs {
+            // SAFETY: elements 2p and 2p + 1 < len; wasm allows unaligned loads.
+            let (t, b) = unsafe {
+                (
+                    v128_load(top.as_ptr().add(2 * p) as *const v128),
+                    v128_load(bottom.as_ptr().add(2 * p) as *const v128),
+                )
+            };
+            let v = f64x2_add(f64x2_mul(w_top, t), f64x2_mul(w_bottom, b));
+            let ints = i32x4_trunc_sat_f64x2_zero(v);
+            let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(ints, ints), ints);
+            out[2 * p] = u8x16_extract_lane::<0>(bytes);
+            out[2 * p + 1] = u8x16_extract_lane::<1>(bytes);
+        }
+        portable::rows(
+            &top[2 * pairs..],
+            &bottom[2 * pairs..],
+            weight,
+            &mut out[2 * pairs..],
+        );
+    }
+
+    pub mod portable {
+        pub fn rows(top: &[f64], bottom: &[f64], weight: f64, out: &mut [u8]) {
+            for ((o, &t), &b) in out.iter_mut().zip(top).zip(bottom) {
+                *o = ((1.0 - weight) * t + weight * b) as u8;
+            }
+        }
     }
 }
 
@@ -223,22 +305,12 @@ struct Column {
 /// Horizontally interpolated source rows, two kept at a time (row `n` and `n + 1`).
 struct HorizontalRows<'a> {
     src: &'a ImageData<'a>,
-    columns: Vec<Column>,
+    columns: &'a [Column],
     first: Option<usize>,
-    rows: [Vec<f64>; 2],
+    rows: &'a mut [Vec<f64>; 2],
 }
 
-impl<'a> HorizontalRows<'a> {
-    fn new(src: &'a ImageData<'a>, columns: Vec<Column>) -> Self {
-        let len = columns.len();
-        Self {
-            src,
-            columns,
-            first: None,
-            rows: [vec![0.0; len], vec![0.0; len]],
-        }
-    }
-
+impl HorizontalRows<'_> {
     /// Rows `n` and `n + 1`, interpolated; `n` never decreases between calls.
     fn pair(&mut self, n: usize) -> (&[f64], &[f64]) {
         match self.first {
@@ -259,7 +331,7 @@ impl<'a> HorizontalRows<'a> {
     fn fill(&mut self, slot: usize, row: usize) {
         let width = self.src.width() as usize;
         let data = &self.src.data()[row * width..][..width];
-        for (out, column) in self.rows[slot].iter_mut().zip(&self.columns) {
+        for (out, column) in self.rows[slot].iter_mut().zip(self.columns) {
             let (d1, d2) = (
                 f64::from(data[column.left]),
                 f64::from(data[column.left + 1]),
@@ -298,16 +370,31 @@ mod tests {
     }
 
     #[test]
+    fn simd_blend_equals_as_u8_including_saturation() {
+        // Extrapolated edge columns can leave [0, 255]; `as u8` saturates them.
+        let top: Vec<f64> = (0..41).map(|i| i as f64 * 7.3 - 20.0).collect();
+        let bottom: Vec<f64> = (0..41).map(|i| 300.0 - i as f64 * 6.1).collect();
+        for weight in [0.0, 0.25, 0.999, 1.2, -0.3] {
+            let (mut simd, mut portable) = (vec![0u8; 41], vec![0u8; 41]);
+            blend::rows(&top, &bottom, weight, &mut simd);
+            blend::portable::rows(&top, &bottom, weight, &mut portable);
+            assert_eq!(simd, portable, "weight {weight}");
+        }
+    }
+
+    #[test]
     fn separated_resize_is_bit_identical_to_the_per_pixel_formula() {
         let (w, h) = (97u32, 61u32);
         let pixels: Vec<u8> = (0..w * h)
             .map(|i| ((i * 7919 + i / w * 31) % 256) as u8)
             .collect();
         let src = ImageData::new(&pixels, w, h);
-        // Pyramid steps, window crops up- and downscaled, and odd ratios.
+        // Pyramid steps, window crops up- and downscaled, and odd ratios, through one
+        // resizer whose buffers are reused.
+        let mut resizer = Resizer::default();
         for (tw, th) in [(77, 48), (62, 39), (40, 40), (150, 90), (96, 60), (13, 7)] {
             let mut out = Vec::new();
-            resize_image(&src, &mut out, tw, th);
+            resizer.resize(&src, &mut out, tw, th);
             assert_eq!(out, resize_per_pixel(&src, tw, th), "{tw}x{th}");
         }
     }

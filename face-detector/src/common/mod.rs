@@ -20,7 +20,7 @@ mod image_pyramid;
 
 use std::mem;
 
-pub use self::image_pyramid::{resize_image, ImageData, ImagePyramid};
+pub use self::image_pyramid::{ImageData, ImagePyramid, Resizer};
 
 #[derive(Copy, Clone, Debug)]
 pub struct Rectangle {

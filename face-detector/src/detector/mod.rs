@@ -20,7 +20,7 @@ use std::cmp::Ordering::*;
 use std::{cmp, ptr};
 
 use crate::classifier::{Classifier, Score, SurfMlpBuffers};
-use crate::common::{resize_image, FaceInfo, ImageData, ImagePyramid, Rectangle, Seq};
+use crate::common::{FaceInfo, ImageData, ImagePyramid, Rectangle, Resizer, Seq};
 use crate::feat::FeatureMap;
 use crate::feat::LabBoostedFeatureMap;
 use crate::feat::SurfMlpFeatureMap;
@@ -111,6 +111,7 @@ pub struct FuStDetector {
     model: Model,
     wnd_data_buf: Vec<u8>,
     wnd_data: Vec<u8>,
+    resizer: Resizer,
     wnd_size: u32,
     slide_wnd_step_x: u32,
     slide_wnd_step_y: u32,
@@ -141,6 +142,7 @@ impl FuStDetector {
             model,
             wnd_data_buf: vec![0; (wnd_size * wnd_size) as usize],
             wnd_data: vec![0; (wnd_size * wnd_size) as usize],
+            resizer: Resizer::default(),
             wnd_size,
             slide_wnd_step_x,
             slide_wnd_step_y,
@@ -270,7 +272,8 @@ impl FuStDetector {
         }
 
         let src_img = ImageData::new(&self.wnd_data_buf, roi.width(), roi.height());
-        resize_image(&src_img, &mut self.wnd_data, self.wnd_size, self.wnd_size);
+        self.resizer
+            .resize(&src_img, &mut self.wnd_data, self.wnd_size, self.wnd_size);
     }
 
     fn detect_impl(&mut self, image: &mut ImagePyramid) -> Vec<FaceInfo> {
