@@ -24,7 +24,7 @@ mod classifier;
 mod common;
 mod detector;
 mod feat;
-pub mod math;
+mod math;
 pub mod model;
 
 pub use crate::common::FaceInfo;

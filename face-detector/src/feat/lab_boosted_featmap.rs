@@ -17,12 +17,9 @@
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
 use crate::ImageData;
-use num::integer::Integer;
-use num::traits::WrappingAdd;
 
 use crate::common::Rectangle;
 use crate::feat::FeatureMap;
-use crate::math;
 
 pub struct LabBoostedFeatureMap {
     width: u32,
@@ -154,91 +151,55 @@ impl LabBoostedFeatureMap {
         self.square_int_img.resize(self.length, 0);
     }
 
+    /// Integral images of the pixels and of their squares (inclusive 2-D prefix sums), in
+    /// one pass; the sums of squares wrap around like the original's u32 arithmetic.
     fn compute_integral_images(&mut self, input: &[u8]) {
         assert_eq!(input.len(), self.length);
-
-        unsafe {
-            math::copy_u8_to_i32(input, &mut self.int_img);
-            math::square(&self.int_img, &mut self.square_int_img);
-
-            LabBoostedFeatureMap::compute_integral(
-                self.int_img.as_mut_ptr(),
-                self.width,
-                self.height,
-            );
-            LabBoostedFeatureMap::compute_integral(
-                self.square_int_img.as_mut_ptr(),
-                self.width,
-                self.height,
-            );
-        }
-    }
-
-    unsafe fn compute_integral<T: Integer + WrappingAdd + Copy>(
-        data: *mut T,
-        width: u32,
-        height: u32,
-    ) {
-        let mut src = data;
-        let mut dest = data;
-        let mut dest_previous_row = dest;
-
-        *dest = *src;
-        src = src.offset(1);
-        for _ in 1..width {
-            *dest.offset(1) = *dest + *src;
-
-            src = src.offset(1);
-            dest = dest.offset(1);
-        }
-
-        dest = dest.offset(1);
-        for _ in 1..height {
-            let mut s: T = num::zero();
-            for _ in 0..width {
-                s = s + *src;
-                // overflow does happen here for the list of squares..
-                // original code does not seem to worry about this though
-                *dest = (*dest_previous_row).wrapping_add(&s);
-
-                src = src.offset(1);
-                dest = dest.offset(1);
-                dest_previous_row = dest_previous_row.offset(1);
+        let width = self.width as usize;
+        for (r, row) in input.chunks_exact(width).enumerate() {
+            let (done, rest) = self.int_img.split_at_mut(r * width);
+            let (done_sq, rest_sq) = self.square_int_img.split_at_mut(r * width);
+            let (out, out_sq) = (&mut rest[..width], &mut rest_sq[..width]);
+            let (mut sum, mut sum_sq) = (0i32, 0u32);
+            for ((o, o_sq), &pixel) in out.iter_mut().zip(out_sq.iter_mut()).zip(row) {
+                sum = sum.wrapping_add(i32::from(pixel));
+                sum_sq = sum_sq.wrapping_add(u32::from(pixel) * u32::from(pixel));
+                *o = sum;
+                *o_sq = sum_sq;
+            }
+            if r > 0 {
+                let (above, above_sq) = (&done[(r - 1) * width..], &done_sq[(r - 1) * width..]);
+                for (o, &a) in out.iter_mut().zip(above) {
+                    *o = o.wrapping_add(a);
+                }
+                for (o, &a) in out_sq.iter_mut().zip(above_sq) {
+                    *o = o.wrapping_add(a);
+                }
             }
         }
     }
 
+    /// Sum of each `rect_width` x `rect_height` block, indexed by its top-left pixel:
+    /// I(bottom, right) - I(top - 1, right) - I(bottom, left - 1) + I(top - 1, left - 1) with
+    /// I = 0 outside the image. i32 arithmetic wraps as the original's did, so the
+    /// different order of the terms gives the same values.
     fn compute_rect_sum(&mut self) {
-        let width = (self.width - self.rect_width) as usize;
-        let height = self.height - self.rect_height;
-
-        let int_img_ptr = self.int_img.as_ptr();
-        let rect_sum_ptr = self.rect_sum.as_mut_ptr();
-
-        unsafe {
-            *rect_sum_ptr = *(int_img_ptr
-                .offset(((self.rect_height - 1) * self.width + self.rect_width - 1) as isize));
-            math::vector_sub(
-                int_img_ptr
-                    .offset(((self.rect_height - 1) * self.width + self.rect_width) as isize),
-                int_img_ptr.offset(((self.rect_height - 1) * self.width) as isize),
-                rect_sum_ptr.offset(1),
-                width,
-            );
-
-            for i in 1..(height + 1) {
-                let top_left = int_img_ptr.offset(((i - 1) * self.width) as isize);
-                let top_right = top_left.offset((self.rect_width - 1) as isize);
-                let bottom_left = top_left.offset((self.rect_height * self.width) as isize);
-                let bottom_right = bottom_left.offset((self.rect_width - 1) as isize);
-
-                let mut dest = rect_sum_ptr.offset((i * self.width) as isize);
-                *dest = *bottom_right - *top_right;
-                dest = dest.offset(1);
-
-                math::vector_sub(bottom_right.offset(1), top_right.offset(1), dest, width);
-                math::vector_sub(dest, bottom_left, dest, width);
-                math::vector_add(dest, top_left, dest, width);
+        let width = self.width as usize;
+        let (rect_w, rect_h) = (self.rect_width as usize, self.rect_height as usize);
+        let columns = width - rect_w + 1;
+        for r in 0..=(self.height as usize - rect_h) {
+            let bottom = &self.int_img[(r + rect_h - 1) * width..][..width];
+            let out = &mut self.rect_sum[r * width..][..columns];
+            out[0] = bottom[rect_w - 1];
+            for ((o, &right), &left) in out[1..].iter_mut().zip(&bottom[rect_w..]).zip(bottom) {
+                *o = right.wrapping_sub(left);
+            }
+            if r > 0 {
+                let top = &self.int_img[(r - 1) * width..][..width];
+                out[0] = out[0].wrapping_sub(top[rect_w - 1]);
+                for ((o, &right), &left) in out[1..].iter_mut().zip(&top[rect_w..]).zip(top) {
+                    *o = o.wrapping_sub(right).wrapping_add(left);
+                }
             }
         }
     }

@@ -16,40 +16,6 @@
 // You should have received a copy of the BSD 2-Clause License along with the software.
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
-#[inline]
-pub fn copy_u8_to_i32(src: &[u8], dest: &mut [i32]) {
-    let dest = &mut dest[0..src.len()]; // eliminates a branch from the loop
-    for (value, dest) in src.iter().copied().zip(dest.iter_mut()) {
-        *dest = i32::from(value);
-    }
-}
-
-pub fn square(src: &[i32], dest: &mut [u32]) {
-    for (value, dest) in src.iter().copied().zip(dest.iter_mut()) {
-        *dest = i32::pow(value, 2) as u32;
-    }
-}
-
-/// `dest[i] = left[i] + right[i]` for `i < length`.
-///
-/// # Safety
-/// All three pointers must be valid for `length` elements; `dest` may equal an input.
-pub unsafe fn vector_add(left: *const i32, right: *const i32, dest: *mut i32, length: usize) {
-    for i in 0..length as isize {
-        *dest.offset(i) = *left.offset(i) + *right.offset(i);
-    }
-}
-
-/// `dest[i] = left[i] - right[i]` for `i < length`.
-///
-/// # Safety
-/// All three pointers must be valid for `length` elements; `dest` may equal an input.
-pub unsafe fn vector_sub(left: *const i32, right: *const i32, dest: *mut i32, length: usize) {
-    for i in 0..length as isize {
-        *dest.offset(i) = *left.offset(i) - *right.offset(i);
-    }
-}
-
 /// Dot product of two equally long vectors, the hot loop of the MLP stages.
 ///
 /// Four 4-lane partial sums live in SIMD registers (SSE on x86_64, simd128 on wasm32); a
@@ -151,27 +117,6 @@ mod simd {
 mod tests {
 
     use super::*;
-
-    #[test]
-    fn test_square() {
-        let mut vec = vec![1, 2, 3];
-        square(&[1, 2, 3], &mut vec);
-        assert_eq!(vec![1, 4, 9], vec);
-    }
-
-    #[test]
-    fn test_vector_add() {
-        let mut vec = vec![1, 2, 3];
-        unsafe { vector_add(vec.as_ptr(), vec.as_ptr(), vec.as_mut_ptr(), vec.len()) };
-        assert_eq!(vec![2, 4, 6], vec);
-    }
-
-    #[test]
-    fn test_vector_sub() {
-        let mut vec = vec![1, 2, 3];
-        unsafe { vector_sub(vec.as_ptr(), vec.as_ptr(), vec.as_mut_ptr(), vec.len()) };
-        assert_eq!(vec![0, 0, 0], vec);
-    }
 
     #[test]
     fn test_vector_inner_product() {
