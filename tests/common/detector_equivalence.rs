@@ -9,42 +9,31 @@ const MODEL: &[u8] = include_bytes!("../../src/assets/seeta_fd_frontal_v1.0.bin"
 
 type Found = Vec<(i32, i32, u32, u32, f64)>;
 
-fn upstream(image: &GrayImage) -> Found {
-    let mut detector =
-        rustface::create_detector_with_model(rustface::read_model(MODEL).expect("model"));
-    detector.set_score_thresh(2.0);
-    detector.set_pyramid_scale_factor(0.8);
-    detector.set_slide_window_step(4, 4);
-    let (w, h) = image.dimensions();
-    detector
-        .detect(&rustface::ImageData::new(image.as_raw(), w, h))
-        .iter()
-        .map(|f| {
-            let b = f.bbox();
-            (b.x(), b.y(), b.width(), b.height(), f.score())
-        })
-        .collect()
-}
-
-fn fork(image: &GrayImage) -> Found {
-    let mut detector =
-        face_detector::create_detector_with_model(face_detector::read_model(MODEL).expect("model"));
-    detector.set_score_thresh(2.0);
-    detector.set_pyramid_scale_factor(0.8);
-    detector.set_slide_window_step(4, 4);
-    let (w, h) = image.dimensions();
-    detector
-        .detect(&face_detector::ImageData::new(image.as_raw(), w, h))
-        .iter()
-        .map(|f| {
-            let b = f.bbox();
-            (b.x(), b.y(), b.width(), b.height(), f.score())
-        })
-        .collect()
+/// The faces `$detector` (a crate with rustface's API) finds in `$image`, with the
+/// pipeline's settings (`src/detect.rs`).
+macro_rules! faces_found_by {
+    ($detector:ident, $image:expr) => {{
+        let image: &GrayImage = $image;
+        let model = $detector::read_model(MODEL).expect("model");
+        let mut detector = $detector::create_detector_with_model(model);
+        detector.set_score_thresh(2.0);
+        detector.set_pyramid_scale_factor(0.8);
+        detector.set_slide_window_step(4, 4);
+        let (w, h) = image.dimensions();
+        detector
+            .detect(&$detector::ImageData::new(image.as_raw(), w, h))
+            .iter()
+            .map(|f| {
+                let b = f.bbox();
+                (b.x(), b.y(), b.width(), b.height(), f.score())
+            })
+            .collect::<Found>()
+    }};
 }
 
 pub fn assert_same_faces(name: &str, image: &GrayImage) -> usize {
-    let (expected, got) = (upstream(image), fork(image));
+    let expected = faces_found_by!(rustface, image);
+    let got = faces_found_by!(face_detector, image);
     assert_eq!(expected.len(), got.len(), "{name}: {expected:?} vs {got:?}");
     for (e, g) in expected.iter().zip(&got) {
         assert_eq!(
