@@ -1,12 +1,15 @@
 // Benchmark of the built page in headless Chromium (`./dev bench`): download size, cold
-// first result, and per-photo time in the worker for the Solvay photo at 640 and 1024 px.
+// first result, per-photo time in the worker for the Solvay photo at 640 and 1024 px, and
+// the live camera's frame rate on a 640 x 480 fake capture of a face.
 // Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import os from 'node:os';
 import { chromium } from 'playwright-core';
+import { makeY4m } from './y4m.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -118,12 +121,43 @@ async function photoTimings(browser, origin, width) {
   };
 }
 
+/** Frames per second the page's camera mode shows (median of 5 readings a second apart) on
+ *  Chromium's fake camera playing a 640 x 480 clip of a face. */
+async function cameraFps(browser, origin) {
+  const y4m = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'genderlens-bench-')), 'face.y4m');
+  const helper = await browser.newPage();
+  await makeY4m(helper, face, y4m, { width: 640, height: 480 });
+  await helper.close();
+  const camera = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+  });
+  try {
+    const page = await (await camera.newContext({ permissions: ['camera'] })).newPage();
+    await page.goto(origin + '/');
+    await page.waitForFunction(() => performance.getEntriesByName('genderlens-ready').length > 0, null, { timeout: 60_000 });
+    await page.click('#camera-toggle');
+    await page.waitForFunction(() => Number(document.querySelector('#overlay').dataset.faces) >= 1, null, { timeout: 30_000 });
+    await page.waitForTimeout(2000); // a full one-second window after the JIT warmed up
+    const readings = [];
+    for (let i = 0; i < 5; i++) {
+      const text = await page.locator('#camera-stats').textContent();
+      readings.push({ fps: Number(/(\d+) FPS/.exec(text)?.[1]), detect: Number(/detection (\d+) ms/.exec(text)?.[1]) });
+      await page.waitForTimeout(1000);
+    }
+    return { width: 640, height: 480, fps: median(readings.map((r) => r.fps)), detect_ms: median(readings.map((r) => r.detect)) };
+  } finally {
+    await camera.close();
+  }
+}
+
 const server = await serve();
 const origin = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 try {
   const cold = await coldStart(browser, origin);
   const photos = [await photoTimings(browser, origin, 640), await photoTimings(browser, origin, 1024)];
+  const camera = await cameraFps(browser, origin);
   const total = cold.files.reduce((s, f) => s + f.bytes, 0);
   const totalGzip = cold.files.reduce((s, f) => s + f.gzip, 0);
   for (const f of cold.files) console.log(`${f.file.padEnd(28)} ${String(f.bytes).padStart(9)} B  gzip ${String(f.gzip).padStart(9)} B`);
@@ -134,7 +168,8 @@ try {
     console.log(`Solvay ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
       `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs)`);
   }
-  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, model_ready_ms: cold.modelReadyMs, photos, files: cold.files }));
+  console.log(`camera ${camera.width}×${camera.height} (one face): ${camera.fps} FPS, detection ${camera.detect_ms} ms per frame (medians of 5 readings)`);
+  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, model_ready_ms: cold.modelReadyMs, photos, camera, files: cold.files }));
 } finally {
   await browser.close();
   server.close();

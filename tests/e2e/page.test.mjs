@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { makeY4m } from './y4m.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -187,38 +188,6 @@ test('a text file gives an error and the page stays usable', async () => {
   assert.equal(await cardCount(page), 3);
   assertSameOrigin(requests);
 });
-
-/** Writes a 2-second YUV4MPEG2 clip of a still image, for Chromium's fake camera. */
-async function makeY4m(page, bytes, file) {
-  const { width, height, rgba } = await page.evaluate(async (b64) => {
-    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([data]));
-    const w = 320;
-    const h = Math.round((bitmap.height * w) / bitmap.width / 2) * 2;
-    const canvas = new OffscreenCanvas(w, h);
-    const ctx = canvas.getContext('2d');
-    ctx.drawImage(bitmap, 0, 0, w, h);
-    return { width: w, height: h, rgba: Array.from(ctx.getImageData(0, 0, w, h).data) };
-  }, Buffer.from(bytes).toString('base64'));
-  const y = Buffer.alloc(width * height);
-  const u = Buffer.alloc((width / 2) * (height / 2));
-  const v = Buffer.alloc((width / 2) * (height / 2));
-  for (let j = 0; j < height; j++) {
-    for (let i = 0; i < width; i++) {
-      const k = 4 * (j * width + i);
-      const [r, g, b] = [rgba[k], rgba[k + 1], rgba[k + 2]];
-      y[j * width + i] = Math.round(0.257 * r + 0.504 * g + 0.098 * b + 16);
-      if (j % 2 === 0 && i % 2 === 0) {
-        const c = (j / 2) * (width / 2) + i / 2;
-        u[c] = Math.round(-0.148 * r - 0.291 * g + 0.439 * b + 128);
-        v[c] = Math.round(0.439 * r - 0.368 * g - 0.071 * b + 128);
-      }
-    }
-  }
-  const frames = [];
-  for (let f = 0; f < 20; f++) frames.push(Buffer.from('FRAME\n'), y, u, v);
-  fs.writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${width} H${height} F10:1 Ip A1:1 C420jpeg\n`), ...frames]));
-}
 
 test('the camera shows live boxes from a fake capture device', async () => {
   const y4m = path.join(tmp, 'face.y4m');
