@@ -29,6 +29,10 @@ pub struct SurfMlpFeatureMap {
     feature_vectors: Vec<Vec<i32>>,
     feature_vectors_normalized: Vec<Vec<f32>>,
     int_img: Vec<i32>,
+    /// Scratch rows of `compute_integral_image`, kept: it runs once per candidate window.
+    grad_x: Vec<i32>,
+    grad_y: Vec<i32>,
+    zero_row: Vec<i32>,
 }
 
 impl FeatureMap for SurfMlpFeatureMap {
@@ -66,6 +70,9 @@ impl SurfMlpFeatureMap {
             feature_vectors,
             feature_vectors_normalized,
             int_img: Vec::new(),
+            grad_x: Vec::new(),
+            grad_y: Vec::new(),
+            zero_row: Vec::new(),
         }
     }
 
@@ -104,11 +111,13 @@ impl SurfMlpFeatureMap {
             "gradients need at least 2x2 pixels"
         );
         let row_len = width * CHANNELS;
-        let (mut dx, mut dy) = (vec![0i32; width], vec![0i32; width]);
-        let zero_row = vec![0i32; row_len];
+        self.grad_x.resize(width, 0);
+        self.grad_y.resize(width, 0);
+        self.zero_row.resize(row_len, 0);
+        let (dx, dy) = (&mut self.grad_x, &mut self.grad_y);
         for r in 0..height {
             let row = &input[r * width..][..width];
-            row_gradient(row, &mut dx);
+            row_gradient(row, dx);
             let (up, down, y_scale) = match r {
                 0 => (0, 1, 2),
                 _ if r == height - 1 => (r - 1, r, 2),
@@ -125,11 +134,11 @@ impl SurfMlpFeatureMap {
             let (done, rest) = self.int_img.split_at_mut(r * row_len);
             let out = &mut rest[..row_len];
             let above = if r == 0 {
-                &zero_row[..]
+                &self.zero_row[..]
             } else {
                 &done[(r - 1) * row_len..]
             };
-            integral_row(&dx, &dy, above, out);
+            integral_row(dx, dy, above, out);
         }
     }
 }
