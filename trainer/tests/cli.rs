@@ -197,19 +197,21 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         out.to_str().unwrap(),
         "--name",
         "tiny",
+        // Runs are not bit-reproducible (parallel float sums): over five runs, 3 epochs
+        // ended at 0.64-0.76 validation accuracy, too close to the floor below; 4 at 0.74-0.78.
         "--epochs",
-        "3",
+        "4",
     ]);
     assert_success(&output);
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("tiny.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["training"]["unreadable"], 2);
     assert_eq!(report["data"]["training"]["used"], 800);
-    assert_eq!(report["history"].as_array().unwrap().len(), 3);
+    assert_eq!(report["history"].as_array().unwrap().len(), 4);
     let accuracy = report["validation"]["accuracy"].as_f64().unwrap();
     assert!(
         accuracy > 0.65,
-        "validation accuracy {accuracy} after 3 small epochs"
+        "validation accuracy {accuracy} after 4 small epochs"
     );
     assert!(report["command"]
         .as_str()
