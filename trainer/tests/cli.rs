@@ -197,8 +197,9 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         out.to_str().unwrap(),
         "--name",
         "tiny",
-        // Runs are not bit-reproducible (parallel float sums): over five runs, 3 epochs
-        // ended at 0.64-0.76 validation accuracy, too close to the floor below; 4 at 0.74-0.78.
+        // Runs are not bit-reproducible (parallel float sums): in four runs, 3 epochs
+        // ended at 0.64-0.76 validation accuracy, too close to the floor below; in three, 4
+        // epochs at 0.74-0.78.
         "--epochs",
         "4",
     ]);
