@@ -96,6 +96,7 @@ impl SurfMlpClassifier {
         self.thresh = thresh;
     }
 
+    /// A hidden layer (ReLU).
     pub fn add_layer(
         &mut self,
         input_dim: usize,
@@ -103,15 +104,10 @@ impl SurfMlpClassifier {
         weights: Vec<f32>,
         biases: Vec<f32>,
     ) {
-        self.layers.push(Layer {
-            input_dim,
-            output_dim,
-            weights,
-            biases,
-            act_func: Self::relu,
-        })
+        self.push_layer(input_dim, output_dim, weights, biases, Self::relu)
     }
 
+    /// The output layer (sigmoid).
     pub fn add_output_layer(
         &mut self,
         input_dim: usize,
@@ -119,12 +115,23 @@ impl SurfMlpClassifier {
         weights: Vec<f32>,
         biases: Vec<f32>,
     ) {
+        self.push_layer(input_dim, output_dim, weights, biases, Self::sigmoid)
+    }
+
+    fn push_layer(
+        &mut self,
+        input_dim: usize,
+        output_dim: usize,
+        weights: Vec<f32>,
+        biases: Vec<f32>,
+        act_func: fn(f32) -> f32,
+    ) {
         self.layers.push(Layer {
             input_dim,
             output_dim,
             weights,
             biases,
-            act_func: Self::sigmoid,
+            act_func,
         })
     }
 

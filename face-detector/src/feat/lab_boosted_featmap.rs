@@ -79,64 +79,39 @@ impl LabBoostedFeatureMap {
         self.width
     }
 
+    /// Standard deviation of the pixels in `roi`, from the integral images: each sum is
+    /// I(bottom, right) - I(top - 1, right) - I(bottom, left - 1) + I(top - 1, left - 1),
+    /// with I = 0 outside the image and wrapping arithmetic like the integrals'.
     pub fn get_std_dev(&self, roi: Rectangle) -> f64 {
-        let roi_width = roi.width() as i32;
-        let roi_height = roi.height() as i32;
-        let roi_x = roi.x();
-        let roi_y = roi.y();
-        let self_width = self.width as i32;
+        let width = self.width as i32;
+        let at = |r: i32, c: i32| -> (i32, u32) {
+            if r < 0 || c < 0 {
+                (0, 0)
+            } else {
+                let i = (r * width + c) as usize;
+                (self.int_img[i], self.square_int_img[i])
+            }
+        };
+        let (left, top) = (roi.x() - 1, roi.y() - 1);
+        let (right, bottom) = (left + roi.width() as i32, top + roi.height() as i32);
+        let [br, tr, bl, tl] = [
+            at(bottom, right),
+            at(top, right),
+            at(bottom, left),
+            at(top, left),
+        ];
+        let sum =
+            br.0.wrapping_sub(tr.0)
+                .wrapping_sub(bl.0)
+                .wrapping_add(tl.0);
+        let sum_sq =
+            br.1.wrapping_sub(tr.1)
+                .wrapping_sub(bl.1)
+                .wrapping_add(tl.1);
 
-        let mean;
-        let m2;
-        let area = f64::from(roi_width * roi_height);
-
-        match (roi_x, roi_y) {
-            (0, 0) => {
-                let bottom_right = (roi_height - 1) * self_width + roi_width - 1;
-                mean = f64::from(self.int_img[bottom_right as usize]) / area;
-                m2 = f64::from(self.square_int_img[bottom_right as usize]) / area;
-            }
-            (0, _) => {
-                let top_right = (roi_y - 1) * self_width + roi_width - 1;
-                let bottom_right = top_right + roi_height * self_width;
-                mean = f64::from(
-                    self.int_img[bottom_right as usize] - self.int_img[top_right as usize],
-                ) / area;
-                m2 = f64::from(
-                    self.square_int_img[bottom_right as usize]
-                        - self.square_int_img[top_right as usize],
-                ) / area;
-            }
-            (_, 0) => {
-                let bottom_left = (roi_height - 1) * self_width + roi_x - 1;
-                let bottom_right = bottom_left + roi_width;
-                mean = f64::from(
-                    self.int_img[bottom_right as usize] - self.int_img[bottom_left as usize],
-                ) / area;
-                m2 = f64::from(
-                    self.square_int_img[bottom_right as usize]
-                        - self.square_int_img[bottom_left as usize],
-                ) / area;
-            }
-            (_, _) => {
-                let top_left = (roi_y - 1) * self_width + roi_x - 1;
-                let top_right = top_left + roi_width;
-                let bottom_left = top_left + roi_height * self_width;
-                let bottom_right = bottom_left + roi_width;
-                mean = f64::from(
-                    self.int_img[bottom_right as usize] - self.int_img[bottom_left as usize]
-                        + self.int_img[top_left as usize]
-                        - self.int_img[top_right as usize],
-                ) / area;
-                m2 = f64::from(
-                    self.square_int_img[bottom_right as usize]
-                        .wrapping_sub(self.square_int_img[bottom_left as usize])
-                        .wrapping_add(self.square_int_img[top_left as usize])
-                        .wrapping_sub(self.square_int_img[top_right as usize]),
-                ) / area;
-            }
-        }
-
+        let area = f64::from(roi.width() * roi.height());
+        let mean = f64::from(sum) / area;
+        let m2 = f64::from(sum_sq) / area;
         (m2 - mean * mean).sqrt()
     }
 
