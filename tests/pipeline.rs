@@ -32,6 +32,16 @@ fn utk_faces_are_found_and_classified_as_their_label() {
     );
 }
 
+/// The page's worker warms the browser's compiler up with this photo: only a photo in which a
+/// face is found runs every stage of the detector's cascade and the classifier.
+#[test]
+fn the_pages_warm_up_photo_has_exactly_one_face() {
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/warm-up.jpg")).unwrap();
+    let analysis = Pipeline::embedded().unwrap().analyze_bytes(&bytes).unwrap();
+    assert_eq!(analysis.faces.len(), 1, "{:?}", analysis.faces);
+    assert!(analysis.faces[0].detector_score.is_some());
+}
+
 #[test]
 fn solvay_photo_yields_most_faces_and_mostly_men() {
     let mut pipeline = Pipeline::embedded().unwrap();

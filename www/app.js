@@ -19,6 +19,8 @@ class Inference {
     this.failedStarts = 0;
     this.pending = new Map();
     this.nextId = 1;
+    /** Calls waiting for the worker to start. */
+    this.waiting = 0;
     this.start();
   }
 
@@ -28,6 +30,9 @@ class Inference {
       this.worker.onmessage = ({ data }) => {
         if (data.type === 'ready') {
           this.failedStarts = 0;
+          // With no photo waiting, the worker runs its pipeline on a sample to have the
+          // browser compile and optimise it before the first real one.
+          if (this.waiting === 0) this.worker.postMessage({ op: 'warm-up' });
           return resolve(data.ms);
         }
         if (data.type === 'fatal') return reject(new Error(data.message));
@@ -55,7 +60,12 @@ class Inference {
   }
 
   async call(message, transfer = []) {
-    await this.ready;
+    this.waiting += 1;
+    try {
+      await this.ready;
+    } finally {
+      this.waiting -= 1;
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

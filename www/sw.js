@@ -13,6 +13,7 @@ const SHELL = [
   './style.css',
   './app.js',
   './worker.js',
+  './warm-up.jpg',
   './pkg/genderlens.js',
   './pkg/genderlens_bg.wasm',
 ];
