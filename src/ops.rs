@@ -323,20 +323,28 @@ impl CustomOp2 for Conv3x3 {
         let (channels, batch, h, w) = x.dims4()?;
         let out_channels = weight.dim(0)?;
         let (taps, pixels) = (channels * 9, batch * h * w);
+        // The first layer's input is the image batch, which needs no gradient: skipping it
+        // saves the largest column-gradient product and its col2im.
+        let input_needs_gradient = x.track_op();
         let columns = with_f32(&x.detach(), |x| im2col(x, channels, batch, h, w))?;
         let (grad_x, grad_weight) = with_f32(&grad_res.detach(), |grad| {
             with_f32(&weight.detach(), |weight| {
                 // Both products are computed transposed, with the long dimension first
                 // (see `gemm_into`): grad_columnsᵀ = gradᵀ · weight and
                 // grad_weightᵀ = columns · gradᵀ.
-                let mut grad_columns = scratch::take(taps * pixels); // overwritten
-                gemm_into(
-                    &mut grad_columns,
-                    true,
-                    Matrix::transposed(grad, pixels),
-                    Matrix::rows(weight, taps),
-                    (pixels, taps, out_channels),
-                );
+                let grad_x = input_needs_gradient.then(|| {
+                    let mut grad_columns = scratch::take(taps * pixels); // overwritten
+                    gemm_into(
+                        &mut grad_columns,
+                        true,
+                        Matrix::transposed(grad, pixels),
+                        Matrix::rows(weight, taps),
+                        (pixels, taps, out_channels),
+                    );
+                    let grad_x = col2im(&grad_columns, channels, batch, h, w);
+                    scratch::give_back(grad_columns);
+                    grad_x
+                });
                 let mut grad_weight = vec![0f32; out_channels * taps];
                 gemm_into(
                     &mut grad_weight,
@@ -345,15 +353,15 @@ impl CustomOp2 for Conv3x3 {
                     Matrix::transposed(grad, pixels),
                     (taps, out_channels, pixels),
                 );
-                let grad_x = col2im(&grad_columns, channels, batch, h, w);
-                scratch::give_back(grad_columns);
                 (grad_x, grad_weight)
             })
         })??;
         scratch::give_back(columns);
         let device = x.device();
         Ok((
-            Some(Tensor::from_vec(grad_x, x.shape(), device)?),
+            grad_x
+                .map(|g| Tensor::from_vec(g, x.shape(), device))
+                .transpose()?,
             Some(Tensor::from_vec(grad_weight, weight.shape(), device)?),
         ))
     }
@@ -795,6 +803,30 @@ mod tests {
                 );
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn an_input_that_needs_no_gradient_gets_none_and_the_weight_gradient_is_unchanged() -> Result<()>
+    {
+        let dev = Device::Cpu;
+        // Like the image batch entering the first layer: a plain tensor, not a variable.
+        let x = Tensor::randn(0f32, 1., (2, 5, 8, 6), &dev)?;
+        let weight = Var::randn(0f32, 1., (7, 5, 3, 3), &dev)?;
+        let target = Tensor::randn(0f32, 1., (2, 7, 8, 6), &dev)?;
+        let input = x.transpose(0, 1)?.contiguous()?;
+        let ours = (conv3x3(&input, &weight)?.transpose(0, 1)? * &target)?
+            .sum_all()?
+            .backward()?;
+        let reference = (x.conv2d(&weight, 1, 1, 1, 1)? * &target)?
+            .sum_all()?
+            .backward()?;
+        assert!(
+            ours.get(&input).is_none(),
+            "a gradient was computed for the input"
+        );
+        let diff = max_diff(ours.get(&weight).unwrap(), reference.get(&weight).unwrap());
+        assert!(diff < 1e-3, "weight gradient differs by {diff}");
         Ok(())
     }
 
