@@ -67,9 +67,9 @@ fn solvay_photo_yields_most_faces_and_mostly_men() {
     }
 }
 
-/// A phone-sized photo (here the group photo enlarged 3.5×) is shrunk before detection
-/// (block average, then the triangle filter): the same people are found, their boxes in the
-/// large photo's own coordinates.
+/// A phone-sized photo (here the group photo enlarged 3.5×) is shrunk to the working size
+/// before detection: the same people are found, their boxes in the large photo's own
+/// coordinates.
 #[test]
 fn a_large_photo_is_shrunk_and_its_boxes_map_back_to_it() {
     let mut pipeline = Pipeline::embedded().unwrap();
