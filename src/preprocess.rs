@@ -66,7 +66,7 @@ pub fn fit_within(image: &RgbImage, max_side: u32) -> (std::borrow::Cow<'_, RgbI
 pub fn triangle_resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (w, h) = image.dimensions();
     let mut out = RgbImage::new(width, height);
-    if w == 0 || h == 0 {
+    if w == 0 || h == 0 || width == 0 || height == 0 {
         return out;
     }
     let (rows, columns) = (triangle_taps(h, height), triangle_taps(w, width));
@@ -146,5 +146,6 @@ mod tests {
             // Float sums in another order may round a value the other way: at most 1 level.
             assert!(worst <= Some(1), "{w}×{h}: differs by {worst:?}");
         }
+        assert_eq!(triangle_resize(&noise, 0, 5).dimensions(), (0, 5));
     }
 }
