@@ -58,9 +58,7 @@ async function coldStart(browser, origin) {
   await page.goto(origin + '/', { waitUntil: 'commit' });
   await page.waitForFunction(() => typeof DataTransfer !== 'undefined' && document.readyState !== 'loading');
   await dropFace(page);
-  const firstResultMs = await page.waitForFunction(
-    () => (document.querySelector('#results .faces li') ? performance.now() : null), null, { timeout: 60_000, polling: 'raf' },
-  ).then((h) => h.jsonValue());
+  const firstResultMs = await firstFaceListed(page);
   const readyMs = await page.evaluate(() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd);
   const modelReadyMs = await page.evaluate(() => performance.getEntriesByName('genderlens-ready')[0]?.startTime ?? NaN);
   // The service worker caches the page for offline use after the first result: wait for it.
@@ -83,16 +81,26 @@ async function firstResultAfterReady(browser, origin) {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(origin + '/');
-    await page.waitForFunction(() => performance.getEntriesByName('genderlens-ready').length > 0, null, { timeout: 60_000 });
+    await modelReady(page);
     await page.waitForTimeout(1000);
     const startMs = await dropFace(page);
-    const doneMs = await page.waitForFunction(
-      () => (document.querySelector('#results .faces li') ? performance.now() : null), null, { timeout: 60_000, polling: 'raf' },
-    ).then((h) => h.jsonValue());
+    const doneMs = await firstFaceListed(page);
     times.push(doneMs - startMs);
     await context.close();
   }
   return median(times);
+}
+
+/** The page's clock when the first face is listed. */
+function firstFaceListed(page) {
+  return page.waitForFunction(
+    () => (document.querySelector('#results .faces li') ? performance.now() : null), null, { timeout: 60_000, polling: 'raf' },
+  ).then((h) => h.jsonValue());
+}
+
+/** Resolves once the page has marked the model as loaded. */
+function modelReady(page) {
+  return page.waitForFunction(() => performance.getEntriesByName('genderlens-ready').length > 0, null, { timeout: 60_000 });
 }
 
 /** Drops the UTKFace portrait onto the page; returns the page's clock at the drop. */
@@ -163,7 +171,7 @@ async function cameraFps(browser, origin) {
   try {
     const page = await (await camera.newContext({ permissions: ['camera'] })).newPage();
     await page.goto(origin + '/');
-    await page.waitForFunction(() => performance.getEntriesByName('genderlens-ready').length > 0, null, { timeout: 60_000 });
+    await modelReady(page);
     await page.click('#camera-toggle');
     await page.waitForFunction(() => Number(document.querySelector('#overlay').dataset.faces) >= 1, null, { timeout: 30_000 });
     await page.waitForTimeout(2000); // a full one-second window after the JIT warmed up
