@@ -22,14 +22,18 @@ pub fn normalise(value: u8) -> f32 {
 
 /// Stacks INPUT_SIZE×INPUT_SIZE RGB faces into a (n, 3, INPUT_SIZE, INPUT_SIZE) tensor.
 pub fn faces_to_tensor(faces: &[RgbImage], device: &Device) -> Result<Tensor> {
-    let plane = INPUT_SIZE * INPUT_SIZE;
+    square_faces_to_tensor(faces, INPUT_SIZE, device)
+}
+
+/// Stacks side×side RGB faces into a (n, 3, side, side) tensor. Inference always uses
+/// [`faces_to_tensor`]; training may run early epochs on smaller faces (the network ends in
+/// global average pooling, so it accepts any side that survives its four poolings).
+pub fn square_faces_to_tensor(faces: &[RgbImage], side: usize, device: &Device) -> Result<Tensor> {
+    let plane = side * side;
     let mut data = vec![0f32; faces.len() * 3 * plane];
     for (face, out) in faces.iter().zip(data.chunks_exact_mut(3 * plane)) {
-        if face.dimensions() != (INPUT_SIZE as u32, INPUT_SIZE as u32) {
-            candle_core::bail!(
-                "face is {:?}, expected {INPUT_SIZE}×{INPUT_SIZE}",
-                face.dimensions()
-            );
+        if face.dimensions() != (side as u32, side as u32) {
+            candle_core::bail!("face is {:?}, expected {side}×{side}", face.dimensions());
         }
         for (i, pixel) in face.pixels().enumerate() {
             for c in 0..3 {
@@ -37,7 +41,7 @@ pub fn faces_to_tensor(faces: &[RgbImage], device: &Device) -> Result<Tensor> {
             }
         }
     }
-    Tensor::from_vec(data, (faces.len(), 3, INPUT_SIZE, INPUT_SIZE), device)
+    Tensor::from_vec(data, (faces.len(), 3, side, side), device)
 }
 
 /// Shrinks `image` so that its longer side is at most `max_side`; returns the image used

@@ -15,6 +15,8 @@ const CLASSES: [&str; 2] = ["female", "male"];
 /// Line colours of the two curves in each panel.
 pub const TRAINING_COLOUR: RGBColor = BLUE;
 pub const VALIDATION_COLOUR: RGBColor = RED;
+/// Background of the epochs trained on smaller faces (`train --low-res-epochs`).
+pub const LOW_RES_SHADE: RGBColor = RGBColor(228, 228, 228);
 
 fn font_registered() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
@@ -51,6 +53,15 @@ pub fn training_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
         return Err(anyhow!("no epochs to plot"));
     }
     let epochs = history.len();
+    let full_side = history.iter().map(|p| p.input_side).max().unwrap_or(0);
+    let low_res: Vec<&EpochRecord> = history
+        .iter()
+        .filter(|p| p.input_side < full_side)
+        .collect();
+    let x_desc = match low_res.first() {
+        Some(p) => format!("epoch (shaded: trained on {} px faces)", p.input_side),
+        None => "epoch".to_string(),
+    };
     render_png(path, (1000, 420), |root| {
         let panels = root.split_evenly((1, 2));
         type Pick = fn(&EpochRecord) -> (f64, f64);
@@ -83,9 +94,17 @@ pub fn training_curves(history: &[EpochRecord], path: &Path) -> Result<()> {
                 .x_label_area_size(36)
                 .y_label_area_size(56)
                 .build_cartesian_2d(0.5f64..epochs as f64 + 0.5, (lo - pad)..(hi + pad))?;
+            // Shaded first, so the curves and grid stay on top.
+            chart.draw_series(low_res.iter().map(|p| {
+                let x = p.epoch as f64;
+                Rectangle::new(
+                    [(x - 0.5, lo - pad), (x + 0.5, hi + pad)],
+                    LOW_RES_SHADE.filled(),
+                )
+            }))?;
             chart
                 .configure_mesh()
-                .x_desc("epoch")
+                .x_desc(x_desc.as_str())
                 .x_labels(epochs.min(12))
                 .x_label_formatter(&|x| format!("{x:.0}"))
                 .y_label_formatter(&|y| format!("{y:.3}"))
@@ -254,13 +273,14 @@ mod tests {
     }
 
     #[test]
-    fn curves_draw_both_series_and_refuse_an_empty_history() {
+    fn curves_draw_both_series_shade_small_face_epochs_and_refuse_an_empty_history() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.png");
         assert!(training_curves(&[], &path).is_err());
         let history: Vec<EpochRecord> = (1..=4)
             .map(|epoch| EpochRecord {
                 epoch,
+                input_side: if epoch <= 2 { 48 } else { 64 },
                 train_loss: 1.0 / epoch as f64,
                 train_accuracy: 1.0 - 0.3 / epoch as f64,
                 val_loss: 0.8 / epoch as f64,
@@ -279,5 +299,6 @@ mod tests {
         };
         assert!(count(TRAINING_COLOUR) > 500, "training curve drawn");
         assert!(count(VALIDATION_COLOUR) > 500, "validation curve drawn");
+        assert!(count(LOW_RES_SHADE) > 10_000, "the two 48 px epochs shaded");
     }
 }

@@ -9,8 +9,8 @@ use crate::metrics::Metrics;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use genderlens::model::GenderNet;
-use genderlens::preprocess::faces_to_tensor;
+use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::preprocess::{square_faces_to_tensor, triangle_resize};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rayon::prelude::*;
@@ -30,7 +30,7 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, default_value = "genderlens")]
     pub name: String,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -44,6 +44,16 @@ pub struct TrainArgs {
     /// Stop when the validation loss has not improved for this many epochs.
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
+    /// Run the first N epochs on faces shrunk to --low-res-side pixels (progressive
+    /// resizing: 1.8x the images/s of full size at 48 px); the rest run at the network's
+    /// full input size, which is what validation and the product use. Default: half of
+    /// --epochs, rounded down.
+    #[arg(long)]
+    #[serde(default = "no_low_res_epochs")]
+    pub low_res_epochs: Option<usize>,
+    #[arg(long, default_value_t = 48)]
+    #[serde(default = "default_low_res_side")]
+    pub low_res_side: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Use at most this many images per class and split (quick experiments, tests).
@@ -57,9 +67,21 @@ pub struct TrainArgs {
     pub stop_after_batches: Option<usize>,
 }
 
+/// Checkpoints written before small-face epochs existed trained at full size throughout.
+fn no_low_res_epochs() -> Option<usize> {
+    Some(0)
+}
+
+fn default_low_res_side() -> usize {
+    48
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
+    /// Side of the training faces this epoch (validation always runs at full size).
+    #[serde(default = "full_input_side")]
+    pub input_side: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
     pub val_loss: f64,
@@ -86,9 +108,21 @@ struct Progress {
     commands: Vec<String>,
 }
 
+fn full_input_side() -> usize {
+    INPUT_SIZE
+}
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-pub fn run(args: TrainArgs, command: String) -> Result<()> {
+pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
+    // Fixed now, so a checkpoint resumes with the schedule it started with.
+    args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
+    if args.low_res_side < 16 || args.low_res_side > INPUT_SIZE {
+        bail!(
+            "--low-res-side must be between 16 and {INPUT_SIZE} (four 2x2 poolings), not {}",
+            args.low_res_side
+        );
+    }
     let train_dir = args.data.join("Training");
     let val_dir = args.data.join("Validation");
     let train_files = limited(FileList::scan(&train_dir)?, args.limit);
@@ -163,6 +197,12 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
 
     while progress.epoch < args.epochs {
         let epoch = progress.epoch;
+        let low_res = epoch < args.low_res_epochs.unwrap_or(0);
+        let side = if low_res {
+            args.low_res_side
+        } else {
+            INPUT_SIZE
+        };
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut StdRng::seed_from_u64(args.seed ^ (epoch as u64) << 32));
         let bar = epoch_bar(epoch, args.epochs, batches_per_epoch);
@@ -173,8 +213,15 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         for batch_index in progress.batch..batches_per_epoch {
             let indices = &order[batch_index * args.batch_size
                 ..((batch_index + 1) * args.batch_size).min(train.len())];
-            let (inputs, targets) =
-                make_batch(&train, indices, &augmentation, args.seed, epoch, &device)?;
+            let (inputs, targets) = make_batch(
+                &train,
+                indices,
+                &augmentation,
+                args.seed,
+                epoch,
+                side,
+                &device,
+            )?;
             optimizer.lr = learning_rate(args.lr, optimizer.step, warmup_steps, total_steps);
             let logits = net.forward_t(&inputs, true)?;
             let loss = smoothed_cross_entropy(&logits, &targets, args.label_smoothing)?;
@@ -223,6 +270,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         let (val_metrics, val_loss) = evaluate_cache(&net, &val, &device)?;
         let record = EpochRecord {
             epoch: epoch + 1,
+            input_side: side,
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: correct as f64 / seen.max(1) as f64,
             val_loss,
@@ -231,9 +279,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             images_per_second: seen as f64 / seconds,
         };
         let summary = format!(
-            "epoch {}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
+            "epoch {}/{} ({} px): train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
             record.epoch,
             args.epochs,
+            side,
             record.train_loss,
             100.0 * record.train_accuracy,
             record.val_loss,
@@ -246,7 +295,9 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             progress.best_val_loss = val_loss;
             progress.epochs_without_improvement = 0;
             best_weights = snapshot(&varmap)?;
-        } else {
+        } else if !low_res {
+            // Low-resolution epochs are validated at full size, where they are not yet
+            // adapted: they never count towards early stopping.
             progress.epochs_without_improvement += 1;
         }
         progress.epoch += 1;
@@ -358,6 +409,7 @@ fn make_batch(
     augmentation: &Augmentation,
     seed: u64,
     epoch: usize,
+    side: usize,
     device: &Device,
 ) -> Result<(Tensor, Tensor)> {
     let faces: Vec<_> = indices
@@ -367,13 +419,18 @@ fn make_batch(
             let mut rng = StdRng::seed_from_u64(
                 seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((epoch as u64) << 40) ^ i as u64,
             );
-            augmentation.apply(&cache.face(i), &mut rng)
+            let face = augmentation.apply(&cache.face(i), &mut rng);
+            if side == INPUT_SIZE {
+                face
+            } else {
+                triangle_resize(&face, side as u32, side as u32)
+            }
         })
         .collect();
     let labels: Vec<u32> = indices.iter().map(|&i| cache.labels[i]).collect();
     let n = labels.len();
     Ok((
-        faces_to_tensor(&faces, device)?,
+        square_faces_to_tensor(&faces, side, device)?,
         Tensor::from_vec(labels, n, device)?,
     ))
 }
@@ -557,7 +614,7 @@ fn export(
         commands: &progress.commands,
         dtype: STORED_AS,
         weights_bytes: bytes.len() as u64,
-        input_size: genderlens::model::INPUT_SIZE,
+        input_size: INPUT_SIZE,
         stage_channels: genderlens::model::STAGE_CHANNELS,
         data: serde_json::json!({
             "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len()},

@@ -199,7 +199,8 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         "tiny",
         // Runs are not bit-reproducible (parallel float sums): in four runs, 3 epochs
         // ended at 0.64-0.76 validation accuracy, too close to the floor below; in three, 4
-        // epochs at 0.74-0.78.
+        // epochs at 0.74-0.78; with the default first half on 48 px faces, four runs at
+        // 0.74-0.79.
         "--epochs",
         "4",
     ]);
@@ -265,6 +266,8 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         "2",
         "--batch-size",
         "32",
+        "--low-res-epochs",
+        "1",
     ];
     // 200 images / 32 = 7 batches per epoch: stop in the middle of epoch 2.
     let first = genderlens(&[&common[..], &["--stop-after-batches", "10"]].concat());
@@ -287,6 +290,20 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let history = report["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "epochs 1 and 2, none repeated or lost");
     assert_eq!(history[1]["epoch"], 2);
+    // The resumed run keeps the first run's schedule: one small-face epoch, then full size.
+    assert_eq!(history[0]["input_side"], 48);
+    assert_eq!(history[1]["input_side"], 64);
+}
+
+#[test]
+fn a_low_resolution_side_the_network_cannot_pool_is_a_clear_error() {
+    let output = genderlens(&["train", "--low-res-epochs", "2", "--low-res-side", "8"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--low-res-side must be between 16 and 64"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -462,9 +479,9 @@ fn predict_gives_a_result_or_an_error_for_every_corpus_file() {
     }
 }
 
-/// End-to-end accuracy measured on utk-dev with this model: 90.2 %. A regression of more than
+/// End-to-end accuracy measured on utk-dev with this model: 90.5 %. A regression of more than
 /// a point and a half fails here.
-const UTK_DEV_ACCURACY_FLOOR: f64 = 0.887;
+const UTK_DEV_ACCURACY_FLOOR: f64 = 0.89;
 
 #[test]
 fn utk_dev_report_keeps_its_accuracy_and_lists_every_group() {
