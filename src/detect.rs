@@ -42,7 +42,7 @@ impl FaceDetector {
 
     /// Faces in `image`, most confident first.
     pub fn detect(&mut self, image: &RgbImage) -> Vec<FaceBox> {
-        let gray: GrayImage = image::imageops::grayscale(image);
+        let gray = luma(image);
         let (w, h) = gray.dimensions();
         // The detector's sliding window is 40 px; smaller images cannot contain a face.
         if w < 40 || h < 40 {
@@ -68,8 +68,47 @@ impl FaceDetector {
     }
 }
 
+/// `imageops::grayscale` (Rec. 709 weights in integers, so the same bytes) on whole rows of
+/// bytes: the generic version walks pixels through iterators and took 3-4 % of detection.
+pub fn luma(image: &RgbImage) -> GrayImage {
+    let (w, h) = image.dimensions();
+    let gray = image
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| {
+            let sum = 2126 * u32::from(p[0]) + 7152 * u32::from(p[1]) + 722 * u32::from(p[2]);
+            (sum / 10_000) as u8
+        })
+        .collect();
+    GrayImage::from_raw(w, h, gray).expect("one byte per pixel")
+}
+
 impl Default for FaceDetector {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luma_equals_the_generic_grayscale_conversion() {
+        // Every byte value in every channel, including the extremes where rounding differs.
+        let image = RgbImage::from_fn(256, 7, |x, y| {
+            let v = x as u8;
+            image::Rgb(match y {
+                0 => [v, 0, 0],
+                1 => [0, v, 0],
+                2 => [0, 0, v],
+                3 => [v, v, v],
+                4 => [v, 255 - v, v.wrapping_mul(37)],
+                5 => [255, 255, v],
+                _ => [v.wrapping_mul(91), v.wrapping_mul(13), 255 - v],
+            })
+        });
+        assert_eq!(luma(&image), image::imageops::grayscale(&image));
+        assert_eq!(luma(&RgbImage::new(0, 0)).dimensions(), (0, 0));
     }
 }
