@@ -106,10 +106,25 @@ struct Progress {
     /// Every command that worked on this run (the first, then each --resume).
     #[serde(default)]
     commands: Vec<String>,
+    /// Wall-clock seconds the run's earlier processes spent up to their last checkpoint.
+    #[serde(default)]
+    wall_seconds: f64,
 }
 
 fn full_input_side() -> usize {
     INPUT_SIZE
+}
+
+/// Wall-clock time of a run across the processes of `--resume`.
+struct WallClock {
+    before: f64,
+    started: Instant,
+}
+
+impl WallClock {
+    fn seconds(&self) -> f64 {
+        self.before + self.started.elapsed().as_secs_f64()
+    }
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -168,6 +183,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
             epochs_without_improvement: 0,
             partial: (0.0, 0, 0, 0.0),
             commands: vec![],
+            wall_seconds: 0.0,
         }
     };
     progress.commands.push(command.clone());
@@ -187,6 +203,10 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
         );
     }
     let args = progress.args.clone();
+    let wall = WallClock {
+        before: progress.wall_seconds,
+        started,
+    };
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 
     let augmentation = Augmentation::default();
@@ -258,6 +278,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
                 progress.batch = batch_index + 1;
                 progress.optimizer_step = optimizer.step;
                 progress.partial = (loss_sum, correct, seen, elapsed);
+                progress.wall_seconds = wall.seconds();
                 save_checkpoint(&checkpoint, &varmap, &best_weights, &optimizer, &progress)?;
                 bar.abandon_with_message("interrupted");
                 println!("interrupted: checkpoint saved; continue with `genderlens train --resume` (same --out/--name)");
@@ -304,6 +325,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
         progress.batch = 0;
         progress.partial = (0.0, 0, 0, 0.0);
         progress.optimizer_step = optimizer.step;
+        progress.wall_seconds = wall.seconds();
         save_checkpoint(&checkpoint, &varmap, &best_weights, &optimizer, &progress)?;
         // Printed once the checkpoint holds the epoch: a run killed after this line loses
         // nothing of it.
@@ -327,6 +349,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
         &train,
         &val,
         decode_seconds,
+        &wall,
         &device,
     )?;
     std::fs::remove_file(&checkpoint).ok();
@@ -557,6 +580,10 @@ struct ModelReport<'a> {
     epochs_run: usize,
     decode_seconds: f64,
     train_seconds: f64,
+    /// From the start of `train` to this report: decoding, every epoch, validation,
+    /// calibration and export, summed over the processes of a resumed run (up to each one's
+    /// last checkpoint; time between them is not counted).
+    wall_seconds: f64,
     history: &'a [EpochRecord],
     validation: Metrics,
     validation_loss: f64,
@@ -587,6 +614,7 @@ fn export(
     train: &FaceCache,
     val: &FaceCache,
     decode_seconds: f64,
+    wall: &WallClock,
     device: &Device,
 ) -> Result<()> {
     // 8-bit convolutions and f16 elsewhere: a quarter of the f32 download. The metrics below
@@ -625,6 +653,7 @@ fn export(
         epochs_run: progress.history.len(),
         decode_seconds,
         train_seconds: progress.history.iter().map(|r| r.seconds).sum(),
+        wall_seconds: wall.seconds(),
         history: &progress.history,
         validation,
         validation_loss,

@@ -210,6 +210,9 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
     assert_eq!(report["data"]["training"]["unreadable"], 2);
     assert_eq!(report["data"]["training"]["used"], 800);
     assert_eq!(report["history"].as_array().unwrap().len(), 4);
+    // Wall time covers decoding and the epochs' steps, and validation and export besides.
+    let seconds = |key: &str| report[key].as_f64().unwrap();
+    assert!(seconds("wall_seconds") > seconds("decode_seconds") + seconds("train_seconds"));
     let accuracy = report["validation"]["accuracy"].as_f64().unwrap();
     assert!(
         accuracy > 0.65,
@@ -282,7 +285,9 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         !out.join("r.safetensors").exists(),
         "no model before the run finishes"
     );
+    let resumed_at = std::time::Instant::now();
     let second = genderlens(&[&common[..], &["--resume"]].concat());
+    let second_process = resumed_at.elapsed().as_secs_f64();
     assert_success(&second);
     assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 3"));
     let report: Value =
@@ -290,6 +295,14 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let history = report["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "epochs 1 and 2, none repeated or lost");
     assert_eq!(history[1]["epoch"], 2);
+    // Both processes' time counts: more than the second process took, and more than the
+    // steps of both epochs.
+    let wall = report["wall_seconds"].as_f64().unwrap();
+    let steps: f64 = history.iter().map(|h| h["seconds"].as_f64().unwrap()).sum();
+    assert!(
+        wall > second_process && wall > steps,
+        "{wall} s: second process {second_process} s, steps {steps} s"
+    );
     // The resumed run keeps the first run's schedule: one small-face epoch, then full size.
     assert_eq!(history[0]["input_side"], 48);
     assert_eq!(history[1]["input_side"], 64);
