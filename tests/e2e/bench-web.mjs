@@ -56,7 +56,9 @@ async function coldStart(browser, origin) {
   const page = await context.newPage();
   served.length = 0;
   await page.goto(origin + '/', { waitUntil: 'commit' });
-  await page.waitForFunction(() => typeof DataTransfer !== 'undefined' && document.readyState !== 'loading');
+  // Module scripts run before DOMContentLoaded ends (readyState is already 'interactive' while
+  // they wait), so from then on the page's drop handler is in place.
+  await page.waitForFunction(() => performance.getEntriesByType('navigation')[0]?.domContentLoadedEventEnd > 0, null, { polling: 'raf' });
   await dropFace(page);
   const firstResultMs = await firstFaceListed(page);
   const readyMs = await page.evaluate(() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd);
