@@ -167,24 +167,34 @@ fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec
         src,
         batch * plane,
         |cols, src, _| {
-            for (row, dst) in cols.chunks_exact_mut(w).enumerate() {
-                // Row `row` of this channel's nine column rows: tap k, image b, line y.
-                let (k, b, y) = (row / (batch * h), row / h % batch, row % h);
+            // One (tap, image) plane at a time: the source plane shifted by (dy - 1, dx - 1)
+            // is one contiguous copy (a sideways shift moves each row's end into the next
+            // row's start, and those cells are then set to zero), instead of a copy per row:
+            // rows are only 8-64 values long, so per-row work was a fifth of inference.
+            for (tap, dst) in cols.chunks_exact_mut(plane).enumerate() {
+                let (k, b) = (tap / batch, tap % batch);
                 let (dy, dx) = (k / 3, k % 3);
-                let Some(sy) = (y + dy).checked_sub(1).filter(|&sy| sy < h) else {
-                    dst.fill(0.0);
+                let src = &src[b * plane..][..plane];
+                // Output rows y0..y1 read source rows y0 + dy - 1 .. y1 + dy - 1.
+                let (y0, y1) = (usize::from(dy == 0), (h + 1 - dy).min(h));
+                if y1 <= y0 {
+                    dst.fill(0.0); // a one-row image has no row above or below
                     continue;
-                };
-                let src = &src[b * plane + sy * w..][..w];
+                }
+                dst[..y0 * w].fill(0.0);
+                dst[y1 * w..].fill(0.0);
+                let (from, to) = ((y0 + dy - 1) * w, (y1 + dy - 1) * w);
+                let inside = &mut dst[y0 * w..y1 * w];
                 match dx {
                     0 => {
-                        dst[0] = 0.0;
-                        dst[1..].copy_from_slice(&src[..w - 1]);
+                        inside[1..].copy_from_slice(&src[from..to - 1]);
+                        inside.iter_mut().step_by(w).for_each(|v| *v = 0.0);
                     }
-                    1 => dst.copy_from_slice(src),
+                    1 => inside.copy_from_slice(&src[from..to]),
                     _ => {
-                        dst[..w - 1].copy_from_slice(&src[1..]);
-                        dst[w - 1] = 0.0;
+                        let last = inside.len() - 1;
+                        inside[..last].copy_from_slice(&src[from + 1..to]);
+                        inside[w - 1..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
                     }
                 }
             }
@@ -768,12 +778,16 @@ mod tests {
     #[test]
     fn conv3x3_matches_candle_conv2d() -> Result<()> {
         let dev = Device::Cpu;
-        let x = Tensor::randn(0f32, 1., (2, 5, 7, 6), &dev)?;
         let w = Tensor::randn(0f32, 1., (4, 5, 3, 3), &dev)?;
-        let reference = x.conv2d(&w, 1, 1, 1, 1)?;
-        let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
-        let diff = max_diff(&ours, &reference);
-        assert!(diff < 1e-4, "max abs difference {diff}");
+        // Images of one row or one column have neighbours on one axis only: the shifted
+        // copies of im2col meet their edge cases there.
+        for (h, wd) in [(7, 6), (1, 5), (5, 1), (2, 2), (1, 1)] {
+            let x = Tensor::randn(0f32, 1., (2, 5, h, wd), &dev)?;
+            let reference = x.conv2d(&w, 1, 1, 1, 1)?;
+            let ours = conv3x3(&x.transpose(0, 1)?, &w)?.transpose(0, 1)?;
+            let diff = max_diff(&ours, &reference);
+            assert!(diff < 1e-4, "{h}×{wd}: max abs difference {diff}");
+        }
         Ok(())
     }
 
