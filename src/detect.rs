@@ -1,8 +1,7 @@
 //! Face detection with the SeetaFace funnel cascade (our fork of rustface in
 //! `face-detector/`), the model embedded in the build.
 
-use crate::seeta_format::{transcode, Floats};
-use face_detector::{Detector, ImageData};
+use face_detector::{Detector, Floats, ImageData, Model};
 use image::{GrayImage, RgbImage};
 use serde::Serialize;
 
@@ -28,10 +27,13 @@ pub struct FaceDetector {
 
 impl FaceDetector {
     pub fn new() -> Self {
-        let stream = transcode(SEETA_MODEL_F16, Floats::F16, Floats::F32)
+        // Read with its f16 numbers as they are: no unpacked f32 copy of the stream first.
+        let model = face_detector::read_model_with_floats(SEETA_MODEL_F16, Floats::F16)
             .expect("the build script packed a valid model");
-        let model =
-            face_detector::read_model(&stream[..]).expect("embedded SeetaFace model is valid");
+        Self::with_model(model)
+    }
+
+    fn with_model(model: Model) -> Self {
         let mut detector = face_detector::create_detector_with_model(model);
         detector.set_min_face_size(20);
         detector.set_score_thresh(2.0);
@@ -92,6 +94,20 @@ impl Default for FaceDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seeta_format::{transcode, Floats as Packing};
+
+    #[test]
+    fn the_f16_model_read_directly_finds_what_its_unpacked_f32_copy_finds() {
+        let unpacked = transcode(SEETA_MODEL_F16, Packing::F16, Packing::F32).unwrap();
+        let mut reference =
+            FaceDetector::with_model(face_detector::read_model(&unpacked[..]).unwrap());
+        let photo = image::load_from_memory(include_bytes!("../tests/fixtures/solvay-1927.jpg"))
+            .unwrap()
+            .to_rgb8();
+        let faces = FaceDetector::new().detect(&photo);
+        assert!(faces.len() >= 20, "{} faces", faces.len());
+        assert_eq!(faces, reference.detect(&photo));
+    }
 
     #[test]
     fn luma_equals_the_generic_grayscale_conversion() {

@@ -5,7 +5,8 @@
 //! The model file is a stream of little-endian i32 (counts, feature indices) and f32
 //! (thresholds, weights) whose order follows the model's structure. [`transcode`] walks that
 //! structure exactly as rustface's reader does and rewrites every float; the build script
-//! uses it to pack the model and the detector to unpack it. Also compiled into `build.rs`.
+//! uses it to pack the model (the detector reads the packed stream directly, see
+//! `face_detector::read_model_with_floats`). Also compiled into `build.rs`.
 
 /// Float width of a model stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

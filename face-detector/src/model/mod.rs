@@ -67,19 +67,32 @@ pub fn load_model(path: &str) -> Result<Model, io::Error> {
 /// Load model from any stream or buffer
 #[inline]
 pub fn read_model<R: io::Read>(buf: R) -> Result<Model, io::Error> {
-    ModelReader::new(buf).read()
+    read_model_with_floats(buf, Floats::F32)
+}
+
+/// How the numbers (thresholds, weights) of a model stream are stored. SeetaFace's files
+/// hold f32; a copy with f16 numbers is half the size (GenderLens embeds one in its page)
+/// and is read here directly, each number widened exactly as `half` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Floats {
+    F32,
+    F16,
+}
+
+pub fn read_model_with_floats<R: io::Read>(buf: R, floats: Floats) -> Result<Model, io::Error> {
+    ModelReader {
+        reader: buf,
+        floats,
+    }
+    .read()
 }
 
 struct ModelReader<R: io::Read> {
     reader: R,
+    floats: Floats,
 }
 
 impl<R: io::Read> ModelReader<R> {
-    #[inline]
-    fn new(reader: R) -> Self {
-        ModelReader { reader }
-    }
-
     pub fn read(mut self) -> Result<Model, io::Error> {
         let num_hierarchy = self.read_i32()? as usize;
         let mut classifiers = Vec::new();
@@ -160,10 +173,7 @@ impl<R: io::Read> ModelReader<R> {
             classifier.add_feature(x, y);
         }
 
-        let mut thresh: Vec<f32> = Vec::with_capacity(num_base_classifier as usize);
-        for _ in 0..num_base_classifier {
-            thresh.push(self.read_f32()?);
-        }
+        let thresh = self.read_f32s(num_base_classifier as usize)?;
 
         for i in 0..num_base_classifier {
             let weights = self.read_f32s(num_bin as usize + 1)?;
@@ -214,14 +224,28 @@ impl<R: io::Read> ModelReader<R> {
 
     #[inline]
     fn read_f32(&mut self) -> Result<f32, io::Error> {
-        self.reader.read_f32::<LittleEndian>()
+        match self.floats {
+            Floats::F32 => self.reader.read_f32::<LittleEndian>(),
+            Floats::F16 => {
+                Ok(half::f16::from_bits(self.reader.read_u16::<LittleEndian>()?).to_f32())
+            }
+        }
     }
 
     /// `n` floats in one read: the model has about 300 000 of them, and reading them one
     /// at a time was a third of the detector's start-up.
     fn read_f32s(&mut self, n: usize) -> Result<Vec<f32>, io::Error> {
         let mut values = vec![0.0; n];
-        self.reader.read_f32_into::<LittleEndian>(&mut values)?;
+        match self.floats {
+            Floats::F32 => self.reader.read_f32_into::<LittleEndian>(&mut values)?,
+            Floats::F16 => {
+                let mut bits = vec![0u16; n];
+                self.reader.read_u16_into::<LittleEndian>(&mut bits)?;
+                for (value, bits) in values.iter_mut().zip(bits) {
+                    *value = half::f16::from_bits(bits).to_f32();
+                }
+            }
+        }
         Ok(values)
     }
 }
