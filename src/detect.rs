@@ -94,11 +94,11 @@ impl Default for FaceDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seeta_format::{transcode, Floats as Packing};
+    use crate::seeta_format::transcode;
 
     #[test]
     fn the_f16_model_read_directly_finds_what_its_unpacked_f32_copy_finds() {
-        let unpacked = transcode(SEETA_MODEL_F16, Packing::F16, Packing::F32).unwrap();
+        let unpacked = transcode(SEETA_MODEL_F16, Floats::F16, Floats::F32).unwrap();
         let mut reference =
             FaceDetector::with_model(face_detector::read_model(&unpacked[..]).unwrap());
         let photo = image::load_from_memory(include_bytes!("../tests/fixtures/solvay-1927.jpg"))

@@ -8,20 +8,14 @@
 //! uses it to pack the model (the detector reads the packed stream directly, see
 //! `face_detector::read_model_with_floats`). Also compiled into `build.rs`.
 
-/// Float width of a model stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Floats {
-    F32,
-    F16,
-}
+/// Float width of a model stream: the detector's own type, which reads either.
+pub use face_detector::Floats;
 
-impl Floats {
-    /// Bytes per number.
-    fn width(self) -> usize {
-        match self {
-            Floats::F32 => 4,
-            Floats::F16 => 2,
-        }
+/// Bytes per number.
+fn width(floats: Floats) -> usize {
+    match floats {
+        Floats::F32 => 4,
+        Floats::F16 => 2,
     }
 }
 
@@ -67,10 +61,10 @@ impl Transcoder<'_> {
     /// about 300 000 of them when the page starts, so no per-number bookkeeping.
     fn floats(&mut self, n: usize) -> Result<(), String> {
         let (from, to, input, start) = (self.from, self.to, self.input, self.at);
-        self.take(n * from.width())?;
+        self.take(n * width(from))?;
         let output = &mut self.output;
-        output.reserve(n * to.width());
-        for number in input[start..self.at].chunks_exact(from.width()) {
+        output.reserve(n * width(to));
+        for number in input[start..self.at].chunks_exact(width(from)) {
             let value = match from {
                 Floats::F32 => f32::from_le_bytes(number.try_into().expect("4 bytes")),
                 Floats::F16 => {

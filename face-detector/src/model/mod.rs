@@ -222,14 +222,9 @@ impl<R: io::Read> ModelReader<R> {
         self.reader.read_i32::<LittleEndian>()
     }
 
-    #[inline]
+    /// One float (a classifier's threshold).
     fn read_f32(&mut self) -> Result<f32, io::Error> {
-        match self.floats {
-            Floats::F32 => self.reader.read_f32::<LittleEndian>(),
-            Floats::F16 => {
-                Ok(half::f16::from_bits(self.reader.read_u16::<LittleEndian>()?).to_f32())
-            }
-        }
+        Ok(self.read_f32s(1)?[0])
     }
 
     /// `n` floats in one read: the model has about 300 000 of them, and reading them one
