@@ -91,6 +91,11 @@ impl SurfMlpClassifier {
         self.feature_ids.push(feature_id);
     }
 
+    /// The features this classifier reads, numbered from 1.
+    pub fn feature_ids(&self) -> &[i32] {
+        &self.feature_ids
+    }
+
     #[inline]
     pub fn set_threshold(&mut self, thresh: f32) {
         self.thresh = thresh;

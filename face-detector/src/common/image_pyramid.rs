@@ -177,6 +177,8 @@ impl ImagePyramid {
 #[derive(Default)]
 pub struct Resizer {
     columns: Vec<Column>,
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pairs: Vec<gather::ColumnPair>,
     rows: [Vec<f64>; 2],
 }
 
@@ -208,9 +210,13 @@ impl Resizer {
         for row in &mut self.rows {
             row.resize(width as usize, 0.0);
         }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        gather::plan(&self.columns, &mut self.pairs);
         let mut rows = HorizontalRows {
             src,
             columns: &self.columns,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            pairs: &self.pairs,
             first: None,
             rows: &mut self.rows,
         };
@@ -312,6 +318,8 @@ struct Column {
 struct HorizontalRows<'a> {
     src: &'a ImageData<'a>,
     columns: &'a [Column],
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pairs: &'a [gather::ColumnPair],
     first: Option<usize>,
     rows: &'a mut [Vec<f64>; 2],
 }
@@ -336,14 +344,95 @@ impl HorizontalRows<'_> {
 
     fn fill(&mut self, slot: usize, row: usize) {
         let width = self.src.width() as usize;
-        let data = &self.src.data()[row * width..][..width];
-        for (out, column) in self.rows[slot].iter_mut().zip(self.columns) {
-            let (d1, d2) = (
-                f64::from(data[column.left]),
-                f64::from(data[column.left + 1]),
-            );
-            *out = column.rest * d1 + column.weight * d2;
+        // The row and everything after it: the SIMD pass may load bytes past the row's end
+        // (and ignore them).
+        let data = &self.src.data()[row * width..];
+        let out = &mut self.rows[slot];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let done = gather::interpolate(data, self.pairs, out);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let done = 0;
+        interpolate(&data[..width], &self.columns[done..], &mut out[done..]);
+    }
+}
+
+/// `out[i] = rest * left pixel + weight * right pixel` for each column.
+fn interpolate(data: &[u8], columns: &[Column], out: &mut [f64]) {
+    for (out, column) in out.iter_mut().zip(columns) {
+        let (d1, d2) = (
+            f64::from(data[column.left]),
+            f64::from(data[column.left + 1]),
+        );
+        *out = column.rest * d1 + column.weight * d2;
+    }
+}
+
+/// The horizontal pass two output columns per f64x2 vector on wasm (the per-pixel byte
+/// loads were the detector's largest single cost in the browser): one 16-byte load covers
+/// both columns' two source pixels, a byte swizzle spreads them into four zero-extended i32
+/// lanes, and the products and sum are the scalar formula's, lane by lane, so the result is
+/// bit-identical.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod gather {
+    use super::Column;
+    use std::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct ColumnPair {
+        /// Where the 16-byte load starts (the first column's left pixel).
+        first: usize,
+        /// Byte indices into the load for i32 lanes (left₀, left₁, right₀, right₁); 0xFF
+        /// bytes zero the lanes' upper bytes.
+        lanes: v128,
+        rest: v128,
+        weight: v128,
+    }
+
+    /// The pairs for `columns`, as far as both columns of a pair fit in one load (a shrink
+    /// by more than ~14× does not; the scalar pass does the rest).
+    pub fn plan(columns: &[Column], pairs: &mut Vec<ColumnPair>) {
+        pairs.clear();
+        for pair in columns.chunks_exact(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let offset = b.left - a.left;
+            if offset + 1 >= 16 {
+                break;
+            }
+            let o = offset as u8;
+            let mut lanes = [0xFFu8; 16];
+            (lanes[0], lanes[4], lanes[8], lanes[12]) = (0, o, 1, o + 1);
+            // SAFETY: both arrays are 16 bytes; wasm allows unaligned loads.
+            let lanes = unsafe { v128_load(lanes.as_ptr() as *const v128) };
+            pairs.push(ColumnPair {
+                first: a.left,
+                lanes,
+                rest: f64x2(a.rest, b.rest),
+                weight: f64x2(a.weight, b.weight),
+            });
         }
+    }
+
+    /// Fills `out` two columns at a time while the loads stay inside `data`; returns how
+    /// many columns it filled.
+    pub fn interpolate(data: &[u8], pairs: &[ColumnPair], out: &mut [f64]) -> usize {
+        let mut done = 0;
+        for pair in pairs {
+            if pair.first + 16 > data.len() || done + 2 > out.len() {
+                break;
+            }
+            // SAFETY: bytes first .. first + 16 are inside `data` and elements done ..
+            // done + 2 inside `out` (checked above).
+            unsafe {
+                let bytes = v128_load(data.as_ptr().add(pair.first) as *const v128);
+                let ints = i8x16_swizzle(bytes, pair.lanes);
+                let left = f64x2_convert_low_i32x4(ints);
+                let right = f64x2_convert_low_i32x4(i32x4_shuffle::<2, 3, 2, 3>(ints, ints));
+                let value = f64x2_add(f64x2_mul(pair.rest, left), f64x2_mul(pair.weight, right));
+                v128_store(out.as_mut_ptr().add(done) as *mut v128, value);
+            }
+            done += 2;
+        }
+        done
     }
 }
 

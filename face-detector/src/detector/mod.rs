@@ -109,6 +109,9 @@ fn is_legal_image(image: &ImageData) -> bool {
 pub struct FuStDetector {
     feature_maps: FeatureMaps,
     model: Model,
+    /// Per classifier of the model, the part of a window its features read (columns,
+    /// rows): SURF-MLP stages compute no more of the integral image than that.
+    extents: Vec<(u32, u32)>,
     wnd_data_buf: Vec<u8>,
     wnd_data: Vec<u8>,
     resizer: Resizer,
@@ -133,13 +136,23 @@ impl FuStDetector {
         let slide_wnd_step_x = 4;
         let slide_wnd_step_y = 4;
 
+        let surf_mlp = SurfMlpFeatureMap::new();
+        let extents = model
+            .get_classifiers()
+            .iter()
+            .map(|classifier| match classifier {
+                Classifier::SurfMlp(c) => surf_mlp.extent_of(c.feature_ids()),
+                Classifier::LabBoosted(_) => (u32::MAX, u32::MAX),
+            })
+            .collect();
         FuStDetector {
             feature_maps: FeatureMaps {
                 lab_boosted: LabBoostedFeatureMap::new(),
-                surf_mlp: SurfMlpFeatureMap::new(),
+                surf_mlp,
                 surf_buf: SurfMlpBuffers::new(),
             },
             model,
+            extents,
             wnd_data_buf: vec![0; (wnd_size * wnd_size) as usize],
             wnd_data: vec![0; (wnd_size * wnd_size) as usize],
             resizer: Resizer::default(),
@@ -397,8 +410,15 @@ impl FuStDetector {
                             let img_temp =
                                 ImageData::new(&self.wnd_data, self.wnd_size, self.wnd_size);
                             let classifier = &self.model.get_classifiers()[model_idx];
-                            Self::feature_map_for_classifier(classifier, &mut self.feature_maps)
-                                .compute(&img_temp);
+                            match classifier {
+                                Classifier::SurfMlp(_) => self
+                                    .feature_maps
+                                    .surf_mlp
+                                    .compute_within(&img_temp, self.extents[model_idx]),
+                                Classifier::LabBoosted(_) => {
+                                    self.feature_maps.lab_boosted.compute(&img_temp)
+                                }
+                            }
                             let rect = Rectangle::new(0, 0, self.wnd_size, self.wnd_size);
 
                             let new_score = Self::classify_with_classifier(

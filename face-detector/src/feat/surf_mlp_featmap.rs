@@ -46,7 +46,7 @@ impl FeatureMap for SurfMlpFeatureMap {
         }
 
         self.reshape(width, height);
-        self.compute_integral_image(input);
+        self.compute_integral_image(input, width as usize, height as usize);
     }
 }
 
@@ -87,6 +87,32 @@ impl SurfMlpFeatureMap {
         feature_pool
     }
 
+    /// Like [`FeatureMap::compute`], but fills the integral image only in its top-left
+    /// `extent` (columns, rows), e.g. the [`Self::extent_of`] a classifier's features: a
+    /// later cascade stage that reads less of its 40 × 40 window need not sum the rest
+    /// (prefix sums there do not depend on pixels beyond; gradients still see the whole
+    /// image, so the values are the full computation's).
+    pub fn compute_within(&mut self, image: &ImageData, extent: (u32, u32)) {
+        let (width, height) = (image.width(), image.height());
+        assert!(width > 0 && height > 0, "empty image");
+        self.reshape(width, height);
+        let columns = extent.0.min(width) as usize;
+        let rows = extent.1.min(height) as usize;
+        self.compute_integral_image(image.data(), columns, rows);
+    }
+
+    /// The top-left part of a window (columns, rows) that the features `feature_ids` (as a
+    /// SURF-MLP classifier numbers them, from 1) read from the integral image.
+    pub fn extent_of(&self, feature_ids: &[i32]) -> (u32, u32) {
+        feature_ids.iter().fold((0, 0), |(columns, rows), &id| {
+            let patch = &self.feature_pool.get_feature((id - 1) as usize).patch;
+            (
+                columns.max(patch.x() as u32 + patch.width()),
+                rows.max(patch.y() as u32 + patch.height()),
+            )
+        })
+    }
+
     fn reshape(&mut self, width: u32, height: u32) {
         self.width = width;
         self.height = height;
@@ -102,7 +128,8 @@ impl SurfMlpFeatureMap {
     /// The channels of a pixel with gradients dx, dy (central differences, doubled
     /// one-sided differences at the borders) are, in order: dx and |dx| where dy >= 0, dx and
     /// |dx| where dy < 0, dy and |dy| where dx >= 0, dy and |dy| where dx < 0 (0 elsewhere).
-    fn compute_integral_image(&mut self, input: &[u8]) {
+    /// Only the first `columns` of the first `rows` rows are filled.
+    fn compute_integral_image(&mut self, input: &[u8], columns: usize, rows: usize) {
         const CHANNELS: usize = FeaturePool::K_NUM_INT_CHANNEL as usize;
         let (width, height) = (self.width as usize, self.height as usize);
         assert_eq!(input.len(), self.length);
@@ -115,7 +142,8 @@ impl SurfMlpFeatureMap {
         self.grad_y.resize(width, 0);
         self.zero_row.resize(row_len, 0);
         let (dx, dy) = (&mut self.grad_x, &mut self.grad_y);
-        for r in 0..height {
+        let used = columns * CHANNELS;
+        for r in 0..rows {
             let row = &input[r * width..][..width];
             row_gradient(row, dx);
             let (up, down, y_scale) = match r {
@@ -127,18 +155,18 @@ impl SurfMlpFeatureMap {
                 &input[up * width..][..width],
                 &input[down * width..][..width],
             );
-            for ((d, &u), &w) in dy.iter_mut().zip(row_up).zip(row_down) {
+            for ((d, &u), &w) in dy[..columns].iter_mut().zip(row_up).zip(row_down) {
                 *d = (i32::from(w) - i32::from(u)) * y_scale;
             }
 
             let (done, rest) = self.int_img.split_at_mut(r * row_len);
-            let out = &mut rest[..row_len];
+            let out = &mut rest[..used];
             let above = if r == 0 {
-                &self.zero_row[..]
+                &self.zero_row[..used]
             } else {
-                &done[(r - 1) * row_len..]
+                &done[(r - 1) * row_len..][..used]
             };
-            integral_row(dx, dy, above, out);
+            integral_row(&dx[..columns], &dy[..columns], above, out);
         }
     }
 }
@@ -623,6 +651,39 @@ struct Feature {
 #[cfg(test)]
 mod tests {
     use super::lanes;
+    use super::{FeatureMap, SurfMlpFeatureMap};
+    use crate::ImageData;
+
+    #[test]
+    fn a_partial_integral_image_equals_the_full_one_where_it_is_filled() {
+        let (w, h) = (40usize, 40usize);
+        let pixels: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 7919 + i / w * 131) % 256) as u8)
+            .collect();
+        let image = ImageData::new(&pixels, w as u32, h as u32);
+        let mut full = SurfMlpFeatureMap::new();
+        full.compute(&image);
+        for (columns, rows) in [(32, 40), (40, 24), (17, 3), (40, 40), (99, 99)] {
+            let mut part = SurfMlpFeatureMap::new();
+            part.compute_within(&image, (columns, rows));
+            let (columns, rows) = ((columns as usize).min(w), (rows as usize).min(h));
+            for r in 0..rows {
+                let row = r * w * 8..;
+                assert_eq!(
+                    full.int_img[row.start..][..columns * 8],
+                    part.int_img[row.start..][..columns * 8],
+                    "row {r} of {columns} x {rows}"
+                );
+                // And nothing to the right of the extent was summed (fresh map: zeros).
+                let rest = &part.int_img[row.start + columns * 8..][..(w - columns) * 8];
+                assert!(rest.iter().all(|&v| v == 0), "row {r} past {columns}");
+            }
+        }
+        // The detector's later stages read windows no further than this.
+        let all: Vec<i32> = (1..=full.feature_pool.size() as i32).collect();
+        assert_eq!(full.extent_of(&all), (40, 40));
+        assert_eq!(full.extent_of(&[1]), (16, 16));
+    }
 
     #[test]
     fn simd_integral_row_equals_the_portable_one() {
