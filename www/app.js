@@ -224,20 +224,18 @@ async function processFile(file, inference) {
     renderError(file, e.message);
     return;
   }
+  // The browser decodes the picture for display while the worker analyses it.
+  // A format it cannot draw gives no picture; the results are still listed as text.
+  const bitmap = createImageBitmap(file).catch(() => null);
   let analysis;
   try {
     analysis = await inference.call({ op: 'bytes', bytes: bytes.slice(0) });
   } catch (e) {
     renderError(file, e.message);
+    bitmap.then((b) => b?.close());
     return;
   }
-  let bitmap = null;
-  try {
-    bitmap = await createImageBitmap(file);
-  } catch {
-    // The browser cannot draw this format; results are still listed as text.
-  }
-  renderResult(file, bitmap, analysis, inference, bytes);
+  renderResult(file, await bitmap, analysis, inference, bytes);
 }
 
 /** Live camera: frames go to the worker one at a time; boxes drawn on an overlay. */

@@ -1,5 +1,8 @@
 // Runs the wasm pipeline off the main thread so the page never freezes.
-import init, { GenderLens } from './pkg/genderlens.js';
+// The module's bytes are requested at once, alongside its JS glue, rather than after the
+// glue has loaded (the two downloads overlap).
+const wasmBytes = fetch(new URL('./pkg/genderlens_bg.wasm', import.meta.url));
+const glue = import('./pkg/genderlens.js');
 
 let lens = null;
 /** Requests received so far: the warm-up gives way as soon as there is real work. */
@@ -11,7 +14,8 @@ const WARM_UP_RUNS = 3;
 async function start() {
   const t0 = performance.now();
   try {
-    await init();
+    const { default: init, GenderLens } = await glue;
+    await init({ module_or_path: wasmBytes });
     lens = new GenderLens();
     postMessage({ type: 'ready', ms: performance.now() - t0 });
   } catch (e) {
