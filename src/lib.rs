@@ -7,6 +7,7 @@ pub mod crop;
 pub mod decode;
 pub mod detect;
 pub mod error;
+pub mod int_conv;
 pub mod model;
 pub mod ops;
 pub mod pipeline;

@@ -166,41 +166,57 @@ fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec
         9 * batch * plane,
         src,
         batch * plane,
-        |cols, src, _| {
-            // One (tap, image) plane at a time: the source plane shifted by (dy - 1, dx - 1)
-            // is one contiguous copy (a sideways shift moves each row's end into the next
-            // row's start, and those cells are then set to zero), instead of a copy per row:
-            // rows are only 8-64 values long, so per-row work was a fifth of inference.
-            for (tap, dst) in cols.chunks_exact_mut(plane).enumerate() {
-                let (k, b) = (tap / batch, tap % batch);
-                let (dy, dx) = (k / 3, k % 3);
-                let src = &src[b * plane..][..plane];
-                // Output rows y0..y1 read source rows y0 + dy - 1 .. y1 + dy - 1.
-                let (y0, y1) = (usize::from(dy == 0), (h + 1 - dy).min(h));
-                if y1 <= y0 {
-                    dst.fill(0.0); // a one-row image has no row above or below
-                    continue;
-                }
-                dst[..y0 * w].fill(0.0);
-                dst[y1 * w..].fill(0.0);
-                let (from, to) = ((y0 + dy - 1) * w, (y1 + dy - 1) * w);
-                let inside = &mut dst[y0 * w..y1 * w];
-                match dx {
-                    0 => {
-                        inside[1..].copy_from_slice(&src[from..to - 1]);
-                        inside.iter_mut().step_by(w).for_each(|v| *v = 0.0);
-                    }
-                    1 => inside.copy_from_slice(&src[from..to]),
-                    _ => {
-                        let last = inside.len() - 1;
-                        inside[..last].copy_from_slice(&src[from + 1..to]);
-                        inside[w - 1..].iter_mut().step_by(w).for_each(|v| *v = 0.0);
-                    }
-                }
-            }
-        },
+        |cols, src, _| shifted_planes(cols, src, batch, h, w),
     );
     cols
+}
+
+/// One channel of [`im2col`]: its nine column rows `cols` (9 · batch · h · w values) from
+/// the channel `src` (batch · h · w), for any element type (the integer convolution in
+/// [`crate::int_conv`] uses 16-bit columns).
+pub(crate) fn shifted_planes<T: Copy + Default>(
+    cols: &mut [T],
+    src: &[T],
+    batch: usize,
+    h: usize,
+    w: usize,
+) {
+    let plane = h * w;
+    let zero = T::default();
+    // One (tap, image) plane at a time: the source plane shifted by (dy - 1, dx - 1)
+    // is one contiguous copy (a sideways shift moves each row's end into the next
+    // row's start, and those cells are then set to zero), instead of a copy per row:
+    // rows are only 8-64 values long, so per-row work was a fifth of inference.
+    for (tap, dst) in cols.chunks_exact_mut(plane).enumerate() {
+        let (k, b) = (tap / batch, tap % batch);
+        let (dy, dx) = (k / 3, k % 3);
+        let src = &src[b * plane..][..plane];
+        // Output rows y0..y1 read source rows y0 + dy - 1 .. y1 + dy - 1.
+        let (y0, y1) = (usize::from(dy == 0), (h + 1 - dy).min(h));
+        if y1 <= y0 {
+            dst.fill(zero); // a one-row image has no row above or below
+            continue;
+        }
+        dst[..y0 * w].fill(zero);
+        dst[y1 * w..].fill(zero);
+        let (from, to) = ((y0 + dy - 1) * w, (y1 + dy - 1) * w);
+        let inside = &mut dst[y0 * w..y1 * w];
+        match dx {
+            0 => {
+                inside[1..].copy_from_slice(&src[from..to - 1]);
+                inside.iter_mut().step_by(w).for_each(|v| *v = zero);
+            }
+            1 => inside.copy_from_slice(&src[from..to]),
+            _ => {
+                let last = inside.len() - 1;
+                inside[..last].copy_from_slice(&src[from + 1..to]);
+                inside[w - 1..]
+                    .iter_mut()
+                    .step_by(w)
+                    .for_each(|v| *v = zero);
+            }
+        }
+    }
 }
 
 /// Recycles the large temporary buffers of the convolution (column matrices, 9× a layer's

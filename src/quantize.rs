@@ -7,6 +7,7 @@
 //! largest magnitude). Measured on the previous model (f16 first): Kaggle validation 97.36 % →
 //! 97.37 %; utk-dev end to end one of 992 faces changed label (`models/README.md`).
 
+use crate::int_conv::IntegerConv3x3;
 use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
 
@@ -80,6 +81,36 @@ pub fn dequantize(mut tensors: HashMap<String, Tensor>) -> Result<HashMap<String
     }
     for (name, tensor) in tensors {
         out.insert(name, tensor.to_dtype(DType::F32)?);
+    }
+    Ok(out)
+}
+
+/// The 8-bit convolution weights of `tensors` (as [`quantize`] stores them) in the form the
+/// browser and the CLI run them, [`IntegerConv3x3`], by tensor name.
+pub fn integer_convolutions(
+    tensors: &HashMap<String, Tensor>,
+) -> Result<HashMap<String, IntegerConv3x3>> {
+    let mut out = HashMap::new();
+    for (name, q) in tensors {
+        if q.dtype() != DType::U8 || q.rank() != 4 {
+            continue;
+        }
+        let Some(scale) = tensors.get(&format!("{name}{SCALE_SUFFIX}")) else {
+            candle_core::bail!("tensor `{name}` is 8-bit but `{name}{SCALE_SUFFIX}` is missing");
+        };
+        let levels: Vec<i8> = q
+            .flatten_all()?
+            .to_vec1::<u8>()?
+            .into_iter()
+            .map(|v| (i16::from(v) - ZERO_POINT as i16) as i8)
+            .collect();
+        let scales = scale
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let conv = IntegerConv3x3::new(&levels, scales, q.dim(1)?)
+            .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e}")))?;
+        out.insert(name.clone(), conv);
     }
     Ok(out)
 }
