@@ -8,11 +8,12 @@
 //! same on every machine; only the input's rounding (at most half a step of 1/16 383 of its
 //! largest magnitude) separates the result from the f32 convolution's.
 
-/// Inputs are rounded to ±this many steps of their largest magnitude: with 8-bit weights
-/// (±127) a sum over the largest layer (96 channels × 9 taps) stays inside i32.
+/// Inputs are rounded to ±this many steps of their largest magnitude, or fewer in a layer so
+/// wide that a sum of 8-bit weights (±127) times that many could overflow i32 (the network's
+/// widest layer, 96 channels × 9 taps, gets all of them).
 const INPUT_LEVELS: f32 = 16_383.0;
-/// Largest number of taps (channels × 9) whose sum cannot overflow i32.
-const MAX_TAPS: usize = (i32::MAX as usize) / (127 * INPUT_LEVELS as usize);
+/// Fewer steps than this would cost accuracy: such a layer (over 7 000 channels) is refused.
+const MIN_INPUT_LEVELS: f32 = 255.0;
 
 /// A (out, in, 3, 3) convolution with weights `q · scale[out]`, `q` in −127..=127.
 pub struct IntegerConv3x3 {
@@ -22,6 +23,8 @@ pub struct IntegerConv3x3 {
     /// the operand layout of the 16-bit multiply-add. An odd tap count is padded with 0.
     weight_pairs: Vec<i32>,
     scales: Vec<f32>,
+    /// Steps of the largest input magnitude (at most [`INPUT_LEVELS`]).
+    input_levels: f32,
 }
 
 impl IntegerConv3x3 {
@@ -30,14 +33,15 @@ impl IntegerConv3x3 {
     pub fn new(q: &[i8], scales: Vec<f32>, in_channels: usize) -> Result<Self, String> {
         let out_channels = scales.len();
         let taps = in_channels * 9;
-        if q.len() != out_channels * taps || q.contains(&i8::MIN) {
+        if taps == 0 || q.len() != out_channels * taps || q.contains(&i8::MIN) {
             return Err(format!(
                 "integer weights: {} values in −127..=127 expected for {out_channels} × {in_channels} × 3 × 3",
                 q.len()
             ));
         }
-        if taps > MAX_TAPS {
-            return Err(format!("integer convolution: {taps} taps could overflow"));
+        let input_levels = INPUT_LEVELS.min((i32::MAX as usize / (127 * taps)) as f32);
+        if input_levels < MIN_INPUT_LEVELS {
+            return Err(format!("integer convolution: {taps} taps are too many"));
         }
         let pairs = taps.div_ceil(2);
         let mut weight_pairs = Vec::with_capacity(out_channels * pairs);
@@ -53,6 +57,7 @@ impl IntegerConv3x3 {
             in_channels,
             weight_pairs,
             scales,
+            input_levels,
         })
     }
 
@@ -79,11 +84,11 @@ impl IntegerConv3x3 {
         if largest == 0.0 || !largest.is_finite() {
             return out;
         }
-        let to_steps = INPUT_LEVELS / largest;
+        let to_steps = self.input_levels / largest;
         let steps: Vec<i16> = x.iter().map(|v| (v * to_steps).round() as i16).collect();
         let columns = columns(&steps, self.in_channels, batch, h, w);
         let sums = products(&self.weight_pairs, &columns, self.out_channels, pixels);
-        let step = largest / INPUT_LEVELS;
+        let step = largest / self.input_levels;
         for ((out, sums), scale) in out
             .chunks_exact_mut(pixels)
             .zip(sums.chunks_exact(pixels))
@@ -272,8 +277,15 @@ mod tests {
 
     #[test]
     fn the_integer_convolution_matches_the_f32_one_within_its_rounding() {
+        // An odd tap count (padded), and a layer wide enough to get fewer input steps.
+        for in_channels in [5, 128] {
+            compare_with_f32(in_channels);
+        }
+    }
+
+    fn compare_with_f32(in_channels: usize) {
         use candle_core::{Device, Tensor};
-        let (out_channels, in_channels, batch, h, w) = (12, 5, 2, 7, 9);
+        let (out_channels, batch, h, w) = (12, 2, 7, 9);
         let levels: Vec<i8> = noise(out_channels * in_channels * 9, 3, 127)
             .map(|v| v as i8)
             .collect();
@@ -298,15 +310,17 @@ mod tests {
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
-        // Each input moves by at most half a step (largest |x| / 32 766); an output sums 45
-        // of them times weights up to 127 · scale.
+        // Each input moves by at most half a step (largest |x| / (2 · steps)); an output sums
+        // one per tap times weights up to 127 · scale.
         let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (o, (a, b)) in ours
             .chunks(batch * h * w)
             .zip(reference.chunks(batch * h * w))
             .enumerate()
         {
-            let bound = 45.0 * 127.0 * 0.001 * (o + 1) as f32 * largest / 32_766.0 + 1e-4;
+            let steps = conv.input_levels;
+            let taps = (in_channels * 9) as f32;
+            let bound = taps * 127.0 * 0.001 * (o + 1) as f32 * largest / (2.0 * steps) + 1e-4;
             for (a, b) in a.iter().zip(b) {
                 assert!((a - b).abs() <= bound, "channel {o}: {a} vs {b}");
             }
@@ -320,6 +334,27 @@ mod tests {
             .forward(&vec![0.0; x.len()], batch, h, w)
             .iter()
             .all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn weights_that_do_not_fit_are_errors() {
+        assert!(IntegerConv3x3::new(&[1; 18], vec![1.0], 2).is_ok());
+        assert!(
+            IntegerConv3x3::new(&[1; 17], vec![1.0], 2).is_err(),
+            "too few values"
+        );
+        assert!(
+            IntegerConv3x3::new(&[i8::MIN; 9], vec![1.0], 1).is_err(),
+            "outside ±127"
+        );
+        assert!(
+            IntegerConv3x3::new(&[], vec![1.0], 0).is_err(),
+            "no input channels"
+        );
+        assert!(
+            IntegerConv3x3::new(&vec![1; 9 * 8000], vec![1.0], 8000).is_err(),
+            "too wide"
+        );
     }
 
     #[test]
