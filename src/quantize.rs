@@ -66,23 +66,45 @@ pub fn dequantize(mut tensors: HashMap<String, Tensor>) -> Result<HashMap<String
         let Some(scale) = tensors.remove(&format!("{name}{SCALE_SUFFIX}")) else {
             candle_core::bail!("tensor `{name}` is 8-bit but `{name}{SCALE_SUFFIX}` is missing");
         };
-        let channels = q.dim(0)?;
-        if scale.elem_count() != channels {
-            candle_core::bail!(
-                "`{name}{SCALE_SUFFIX}` has {} values for {channels} channels",
-                scale.elem_count()
-            );
-        }
-        let scale = scale.to_dtype(DType::F32)?.reshape((channels, 1))?;
-        let weight = (q.to_dtype(DType::F32)?.flatten_from(1)? - ZERO_POINT)?
-            .broadcast_mul(&scale)?
-            .reshape(q.shape())?;
-        out.insert(name, weight);
+        let (levels, scales) = levels_and_scales(&name, &q, &scale)?;
+        // A plain loop: candle's elementwise ops took 1.4 ms natively for these 200 k
+        // weights, and far longer in the browser, on the model's start-up path.
+        let per_channel = levels.len() / scales.len();
+        let weight: Vec<f32> = levels
+            .chunks_exact(per_channel)
+            .zip(&scales)
+            .flat_map(|(channel, &scale)| {
+                channel
+                    .iter()
+                    .map(move |&q| (f32::from(q) - ZERO_POINT as f32) * scale)
+            })
+            .collect();
+        out.insert(name, Tensor::from_vec(weight, q.shape(), q.device())?);
     }
     for (name, tensor) in tensors {
         out.insert(name, tensor.to_dtype(DType::F32)?);
     }
     Ok(out)
+}
+
+/// An 8-bit tensor's stored values (`q`, zero point 128) and its per-channel scales,
+/// checked to fit each other.
+fn levels_and_scales(name: &str, q: &Tensor, scale: &Tensor) -> Result<(Vec<u8>, Vec<f32>)> {
+    let channels = q.dim(0)?;
+    if channels == 0 {
+        candle_core::bail!("tensor `{name}` has no channels");
+    }
+    if scale.elem_count() != channels {
+        candle_core::bail!(
+            "`{name}{SCALE_SUFFIX}` has {} values for {channels} channels",
+            scale.elem_count()
+        );
+    }
+    let scales = scale
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok((q.flatten_all()?.to_vec1::<u8>()?, scales))
 }
 
 /// The 8-bit convolution weights of `tensors` (as [`quantize`] stores them) in the form the
@@ -98,16 +120,11 @@ pub fn integer_convolutions(
         let Some(scale) = tensors.get(&format!("{name}{SCALE_SUFFIX}")) else {
             candle_core::bail!("tensor `{name}` is 8-bit but `{name}{SCALE_SUFFIX}` is missing");
         };
-        let levels: Vec<i8> = q
-            .flatten_all()?
-            .to_vec1::<u8>()?
+        let (levels, scales) = levels_and_scales(name, q, scale)?;
+        let levels: Vec<i8> = levels
             .into_iter()
             .map(|v| (i16::from(v) - ZERO_POINT as i16) as i8)
             .collect();
-        let scales = scale
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
         let conv = IntegerConv3x3::new(&levels, scales, q.dim(1)?)
             .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e}")))?;
         out.insert(name.clone(), conv);
@@ -180,8 +197,27 @@ mod tests {
             "big.weight.scale".into(),
             Tensor::ones(3, DType::F32, &Device::Cpu)?,
         );
-        let error = dequantize(stored).unwrap_err().to_string();
+        let error = dequantize(stored.clone()).unwrap_err().to_string();
         assert!(error.contains("3 values for 4 channels"), "{error}");
+        // The integer form of the weights checks the same.
+        let error = integer_convolutions(&stored)
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(error.contains("3 values for 4 channels"), "{error}");
+
+        let empty = HashMap::from([
+            (
+                "e".to_string(),
+                Tensor::zeros((0, 2, 3, 3), DType::U8, &Device::Cpu)?,
+            ),
+            (
+                "e.scale".to_string(),
+                Tensor::zeros(0, DType::F32, &Device::Cpu)?,
+            ),
+        ]);
+        let error = dequantize(empty).unwrap_err().to_string();
+        assert!(error.contains("no channels"), "{error}");
         Ok(())
     }
 }
