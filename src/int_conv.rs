@@ -79,13 +79,24 @@ impl IntegerConv3x3 {
             self.in_channels * pixels,
             "input does not fit the layer"
         );
-        let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if pixels == 0 {
+            return vec![];
+        }
+        // Channel by channel, each loop a call of its own (see "Tier-up" in the detector's
+        // lib.rs): the first photo in a browser gets optimised code after a few channels.
+        let largest = x
+            .chunks_exact(pixels)
+            .map(largest_magnitude)
+            .fold(0f32, f32::max);
         let mut out = vec![0f32; self.out_channels * pixels];
         if largest == 0.0 || !largest.is_finite() {
             return out;
         }
         let to_steps = self.input_levels / largest;
-        let steps: Vec<i16> = x.iter().map(|v| (v * to_steps).round() as i16).collect();
+        let mut steps = vec![0i16; x.len()];
+        for (steps, x) in steps.chunks_exact_mut(pixels).zip(x.chunks_exact(pixels)) {
+            round_to_steps(x, to_steps, steps);
+        }
         let columns = columns(&steps, self.in_channels, batch, h, w);
         let sums = products(&self.weight_pairs, &columns, self.out_channels, pixels);
         let step = largest / self.input_levels;
@@ -94,13 +105,29 @@ impl IntegerConv3x3 {
             .zip(sums.chunks_exact(pixels))
             .zip(&self.scales)
         {
-            let unit = scale * step;
-            out.iter_mut()
-                .zip(sums)
-                .for_each(|(o, &s)| *o = s as f32 * unit);
+            scale_sums(sums, scale * step, out);
         }
         out
     }
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn largest_magnitude(x: &[f32]) -> f32 {
+    x.iter().fold(0f32, |m, v| m.max(v.abs()))
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn round_to_steps(x: &[f32], to_steps: f32, steps: &mut [i16]) {
+    for (s, v) in steps.iter_mut().zip(x) {
+        *s = (v * to_steps).round() as i16;
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn scale_sums(sums: &[i32], unit: f32, out: &mut [f32]) {
+    out.iter_mut()
+        .zip(sums)
+        .for_each(|(o, &s)| *o = s as f32 * unit);
 }
 
 fn pack(low: i16, high: i16) -> i32 {
@@ -229,6 +256,7 @@ mod kernel {
     /// CHANNELS output channels × eight pixels: each tap pair's two column rows are
     /// interleaved once and multiplied-added with each channel's packed weight pair.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(never)] // a call per block: see "Tier-up" in the detector's lib.rs
     unsafe fn block(op: Operands, sums: &mut [i32], o: usize, n: usize) {
         use std::arch::wasm32::*;
         let mut acc = [[i32x4_splat(0); 2]; CHANNELS];

@@ -19,6 +19,15 @@
 //! SeetaFace frontal face detection (funnel-structured cascade): a fork of rustface 0.1.7 whose
 //! inner loops are rewritten for speed (see README.md); the API and the detections are
 //! rustface's.
+//!
+//! ## Tier-up
+//! Browsers run a wasm function first as quickly compiled baseline code (several times
+//! slower, worst for SIMD) and swap in optimised code once it is hot, but only for its next
+//! call: a loop inside one long call stays on baseline code to its end. The first photo
+//! after the page opens would run each per-image loop that way, so the kernels are called
+//! per row (or per 1 024 windows) and kept out of line in wasm
+//! (`#[cfg_attr(target_arch = "wasm32", inline(never))]`): after the first rows the rest
+//! of the image runs optimised. Natively nothing changes.
 
 mod classifier;
 mod common;

@@ -61,6 +61,8 @@ impl LabBoostedClassifier {
 
 const K_FEAT_GROUP_SIZE: usize = 10;
 const K_STDDEV_THRESH: f64 = 10.0;
+/// Windows scored per call of [`LabBoostedClassifier::surviving`] (see "Tier-up" in lib.rs).
+const WINDOWS_PER_CALL: usize = 1024;
 
 impl LabBoostedClassifier {
     /// Whether the window `roi` is a face candidate, and its score.
@@ -82,8 +84,8 @@ impl LabBoostedClassifier {
     /// (index, score) in the order given.
     ///
     /// Sums the weak classifiers' weights group by group and drops a window as soon as a
-    /// group's running score falls below its threshold (most leave after one group). All
-    /// windows go through a group together, so the sums of different windows overlap in
+    /// group's running score falls below its threshold (most leave after one group). The
+    /// windows go through a group together, 1024 at a time, so the sums of different windows overlap in
     /// the processor and the exits cost no mispredicted branches; each window's own sum is
     /// added in the original order, so the scores are exactly rustface's.
     pub fn classify_windows(
@@ -98,13 +100,49 @@ impl LabBoostedClassifier {
             .iter()
             .map(|&(x, y)| y as usize * width + x as usize)
             .collect();
-        // (index in `windows`, index of its top-left code, running score)
-        let mut alive: Vec<(usize, usize, f32)> = windows
+        let mut alive = vec![];
+        for (chunk, first) in windows
+            .chunks(WINDOWS_PER_CALL)
+            .zip((0..).step_by(WINDOWS_PER_CALL))
+        {
+            alive.extend(self.surviving(codes, width, &offsets, chunk, first));
+        }
+
+        alive
+            .into_iter()
+            .filter_map(|(index, _, score)| {
+                let (x, y) = windows[index];
+                let roi = Rectangle::new(x as i32, y as i32, size, size);
+                (feature_map.get_std_dev(roi) > K_STDDEV_THRESH).then_some((
+                    index,
+                    Score {
+                        positive: true,
+                        score,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+impl LabBoostedClassifier {
+    /// The windows of `chunk` (the first being window number `first`) whose running score
+    /// stays above every group's threshold, as (window number, index of its top-left code,
+    /// score).
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
+    fn surviving(
+        &self,
+        codes: &[u8],
+        width: usize,
+        offsets: &[usize],
+        chunk: &[(u32, u32)],
+        first: usize,
+    ) -> Vec<(usize, usize, f32)> {
+        let mut alive: Vec<(usize, usize, f32)> = chunk
             .iter()
             .enumerate()
-            .map(|(i, &(x, y))| (i, y as usize * width + x as usize, 0.0))
+            .map(|(i, &(x, y))| (first + i, y as usize * width + x as usize, 0.0))
             .collect();
-
         let groups = offsets
             .chunks_exact(K_FEAT_GROUP_SIZE)
             .zip(self.weights.chunks_exact(K_FEAT_GROUP_SIZE))
@@ -125,20 +163,6 @@ impl LabBoostedClassifier {
                 break;
             }
         }
-
         alive
-            .into_iter()
-            .filter_map(|(index, _, score)| {
-                let (x, y) = windows[index];
-                let roi = Rectangle::new(x as i32, y as i32, size, size);
-                (feature_map.get_std_dev(roi) > K_STDDEV_THRESH).then_some((
-                    index,
-                    Score {
-                        positive: true,
-                        score,
-                    },
-                ))
-            })
-            .collect()
     }
 }

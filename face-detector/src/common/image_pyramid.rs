@@ -264,6 +264,7 @@ mod blend {
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(never)] // see "Tier-up" in lib.rs
     pub fn rows(top: &[f64], bottom: &[f64], weight: f64, out: &mut [u8]) {
         use std::arch::wasm32::*;
         assert!(top.len() == out.len() && bottom.len() == out.len());
@@ -342,6 +343,7 @@ impl HorizontalRows<'_> {
         (&self.rows[0], &self.rows[1])
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
     fn fill(&mut self, slot: usize, row: usize) {
         let width = self.src.width() as usize;
         // The row and everything after it: the SIMD pass may load bytes past the row's end

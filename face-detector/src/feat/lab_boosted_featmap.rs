@@ -134,23 +134,8 @@ impl LabBoostedFeatureMap {
         for (r, row) in input.chunks_exact(width).enumerate() {
             let (done, rest) = self.int_img.split_at_mut(r * width);
             let (done_sq, rest_sq) = self.square_int_img.split_at_mut(r * width);
-            let (out, out_sq) = (&mut rest[..width], &mut rest_sq[..width]);
-            let (mut sum, mut sum_sq) = (0i32, 0u32);
-            for ((o, o_sq), &pixel) in out.iter_mut().zip(out_sq.iter_mut()).zip(row) {
-                sum = sum.wrapping_add(i32::from(pixel));
-                sum_sq = sum_sq.wrapping_add(u32::from(pixel) * u32::from(pixel));
-                *o = sum;
-                *o_sq = sum_sq;
-            }
-            if r > 0 {
-                let (above, above_sq) = (&done[(r - 1) * width..], &done_sq[(r - 1) * width..]);
-                for (o, &a) in out.iter_mut().zip(above) {
-                    *o = o.wrapping_add(a);
-                }
-                for (o, &a) in out_sq.iter_mut().zip(above_sq) {
-                    *o = o.wrapping_add(a);
-                }
-            }
+            let above = (r > 0).then(|| (&done[(r - 1) * width..], &done_sq[(r - 1) * width..]));
+            integral_rows(row, above, &mut rest[..width], &mut rest_sq[..width]);
         }
     }
 
@@ -164,18 +149,9 @@ impl LabBoostedFeatureMap {
         let columns = width - rect_w + 1;
         for r in 0..=(self.height as usize - rect_h) {
             let bottom = &self.int_img[(r + rect_h - 1) * width..][..width];
+            let top = (r > 0).then(|| &self.int_img[(r - 1) * width..][..width]);
             let out = &mut self.rect_sum[r * width..][..columns];
-            out[0] = bottom[rect_w - 1];
-            for ((o, &right), &left) in out[1..].iter_mut().zip(&bottom[rect_w..]).zip(bottom) {
-                *o = right.wrapping_sub(left);
-            }
-            if r > 0 {
-                let top = &self.int_img[(r - 1) * width..][..width];
-                out[0] = out[0].wrapping_sub(top[rect_w - 1]);
-                for ((o, &right), &left) in out[1..].iter_mut().zip(&top[rect_w..]).zip(top) {
-                    *o = o.wrapping_sub(right).wrapping_add(left);
-                }
-            }
+            rect_sum_row(bottom, top, rect_w, out);
         }
     }
 
@@ -187,22 +163,66 @@ impl LabBoostedFeatureMap {
         let columns = width - cell_w * self.num_rect as usize + 1;
         let rows = self.height as usize - cell_h * self.num_rect as usize + 1;
         for r in 0..rows {
-            let top = &self.rect_sum[r * width..][..columns + 2 * cell_w];
-            let middle = &self.rect_sum[(r + cell_h) * width..][..columns + 2 * cell_w];
-            let bottom = &self.rect_sum[(r + 2 * cell_h) * width..][..columns + 2 * cell_w];
-            let out = &mut self.feat_map[r * width..][..columns];
-            for (c, code) in out.iter_mut().enumerate() {
-                let centre = middle[c + cell_w];
-                let bit = |neighbour: i32, mask: u8| if centre >= neighbour { mask } else { 0 };
-                *code = bit(top[c], 0x80)
-                    | bit(top[c + cell_w], 0x40)
-                    | bit(top[c + 2 * cell_w], 0x20)
-                    | bit(middle[c + 2 * cell_w], 0x08)
-                    | bit(bottom[c + 2 * cell_w], 0x01)
-                    | bit(bottom[c + cell_w], 0x02)
-                    | bit(bottom[c], 0x04)
-                    | bit(middle[c], 0x10);
-            }
+            let cells = |row: usize| &self.rect_sum[row * width..][..columns + 2 * cell_w];
+            let (top, middle, bottom) = (cells(r), cells(r + cell_h), cells(r + 2 * cell_h));
+            lab_code_row(
+                [top, middle, bottom],
+                cell_w,
+                &mut self.feat_map[r * width..][..columns],
+            );
         }
+    }
+}
+
+/// One row of both integral images: running sums along `row` plus the row above (if any).
+#[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
+fn integral_rows(row: &[u8], above: Option<(&[i32], &[u32])>, out: &mut [i32], out_sq: &mut [u32]) {
+    let (mut sum, mut sum_sq) = (0i32, 0u32);
+    for ((o, o_sq), &pixel) in out.iter_mut().zip(out_sq.iter_mut()).zip(row) {
+        sum = sum.wrapping_add(i32::from(pixel));
+        sum_sq = sum_sq.wrapping_add(u32::from(pixel) * u32::from(pixel));
+        *o = sum;
+        *o_sq = sum_sq;
+    }
+    if let Some((above, above_sq)) = above {
+        for (o, &a) in out.iter_mut().zip(above) {
+            *o = o.wrapping_add(a);
+        }
+        for (o, &a) in out_sq.iter_mut().zip(above_sq) {
+            *o = o.wrapping_add(a);
+        }
+    }
+}
+
+/// One row of block sums from the integral rows at the block's `bottom` and above its `top`
+/// (none for the first row).
+#[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
+fn rect_sum_row(bottom: &[i32], top: Option<&[i32]>, rect_w: usize, out: &mut [i32]) {
+    out[0] = bottom[rect_w - 1];
+    for ((o, &right), &left) in out[1..].iter_mut().zip(&bottom[rect_w..]).zip(bottom) {
+        *o = right.wrapping_sub(left);
+    }
+    if let Some(top) = top {
+        out[0] = out[0].wrapping_sub(top[rect_w - 1]);
+        for ((o, &right), &left) in out[1..].iter_mut().zip(&top[rect_w..]).zip(top) {
+            *o = o.wrapping_sub(right).wrapping_add(left);
+        }
+    }
+}
+
+/// One row of LAB codes from the block sums of the three cell rows.
+#[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
+fn lab_code_row([top, middle, bottom]: [&[i32]; 3], cell_w: usize, out: &mut [u8]) {
+    for (c, code) in out.iter_mut().enumerate() {
+        let centre = middle[c + cell_w];
+        let bit = |neighbour: i32, mask: u8| if centre >= neighbour { mask } else { 0 };
+        *code = bit(top[c], 0x80)
+            | bit(top[c + cell_w], 0x40)
+            | bit(top[c + 2 * cell_w], 0x20)
+            | bit(middle[c + 2 * cell_w], 0x08)
+            | bit(bottom[c + 2 * cell_w], 0x01)
+            | bit(bottom[c + cell_w], 0x02)
+            | bit(bottom[c], 0x04)
+            | bit(middle[c], 0x10);
     }
 }

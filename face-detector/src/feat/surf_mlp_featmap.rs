@@ -209,6 +209,7 @@ mod lanes {
     }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(never)] // see "Tier-up" in lib.rs
     pub fn integral_row(dx: &[i32], dy: &[i32], above: &[i32], out: &mut [i32]) {
         use std::arch::wasm32::*;
         let flip_low = i32x4(-1, -1, 0, 0);
@@ -269,6 +270,7 @@ mod lanes {
 }
 
 /// Horizontal gradient of one row: central differences, doubled one-sided ones at the ends.
+#[cfg_attr(target_arch = "wasm32", inline(never))] // see "Tier-up" in lib.rs
 fn row_gradient(row: &[u8], dx: &mut [i32]) {
     let width = row.len();
     dx[0] = (i32::from(row[1]) - i32::from(row[0])) * 2;
