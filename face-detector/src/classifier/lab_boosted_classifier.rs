@@ -166,3 +166,51 @@ impl LabBoostedClassifier {
         alive
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feat::FeatureMap;
+    use crate::ImageData;
+
+    #[test]
+    fn windows_scored_in_chunks_equal_windows_scored_one_by_one() {
+        let mut state = 7u32;
+        let mut next = move || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            state >> 8
+        };
+        let (w, h, size) = (160, 120, 40);
+        let pixels: Vec<u8> = (0..w * h).map(|_| next() as u8).collect();
+        let mut map = LabBoostedFeatureMap::new();
+        map.compute(&ImageData::new(&pixels, w, h));
+        // Two groups of weak classifiers; the group thresholds let some windows through.
+        let mut classifier = LabBoostedClassifier::new();
+        for i in 0..2 * K_FEAT_GROUP_SIZE {
+            classifier.add_feature((next() % 31) as i32, (next() % 31) as i32);
+            let weights = (0..NUM_CODES).map(|_| (next() % 201) as f32 / 100.0 - 1.0);
+            let threshold = if i < K_FEAT_GROUP_SIZE { -0.5 } else { 0.0 };
+            classifier.add_base_classifier(weights.collect(), threshold);
+        }
+        let windows: Vec<(u32, u32)> = (0..=h - size)
+            .flat_map(|y| (0..=w - size).map(move |x| (x, y)))
+            .collect();
+        assert!(windows.len() > 2 * WINDOWS_PER_CALL);
+
+        let scores = |found: Vec<(usize, Score)>| -> Vec<(usize, f32)> {
+            found.into_iter().map(|(i, s)| (i, s.score())).collect()
+        };
+        let together = scores(classifier.classify_windows(&map, &windows, size));
+        let one_by_one: Vec<(usize, f32)> = windows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &window)| {
+                scores(classifier.classify_windows(&map, &[window], size))
+                    .into_iter()
+                    .map(move |(_, score)| (i, score))
+            })
+            .collect();
+        assert!(!together.is_empty() && together.len() < windows.len() / 2);
+        assert_eq!(together, one_by_one);
+    }
+}
