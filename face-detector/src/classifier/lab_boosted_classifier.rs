@@ -85,9 +85,9 @@ impl LabBoostedClassifier {
     ///
     /// Sums the weak classifiers' weights group by group and drops a window as soon as a
     /// group's running score falls below its threshold (most leave after one group). The
-    /// windows go through a group together, 1024 at a time, so the sums of different windows overlap in
-    /// the processor and the exits cost no mispredicted branches; each window's own sum is
-    /// added in the original order, so the scores are exactly rustface's.
+    /// windows go through a group together, 1 024 at a time, so the sums of different windows
+    /// overlap in the processor and the exits cost no mispredicted branches; each window's own
+    /// sum is added in the original order, so the scores are exactly rustface's.
     pub fn classify_windows(
         &self,
         feature_map: &LabBoostedFeatureMap,
