@@ -39,6 +39,7 @@ pub struct Analysis {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
+    /// Detection, including cutting out the face crops.
     pub detect_ms: f64,
     pub classify_ms: f64,
 }
@@ -67,16 +68,14 @@ impl Pipeline {
 
     pub fn analyze(&mut self, image: &RgbImage) -> Result<Analysis> {
         let start = Instant::now();
-        let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
-        let boxes = self.detect_with_retry(&working);
+        let (boxes, crops) = self.face_crops(image);
         let detected = Instant::now();
-        let crops: Vec<RgbImage> = boxes.iter().map(|b| crop_face(&working, b)).collect();
         let probabilities = self.classifier.p_male(&crops)?;
         let faces = boxes
             .iter()
             .zip(probabilities)
             .map(|(b, p_male)| Face {
-                bbox: [b.x * scale, b.y * scale, b.width * scale, b.height * scale],
+                bbox: [b.x, b.y, b.width, b.height],
                 verdict: verdict(p_male),
                 p_male,
                 detector_score: Some(b.score),
@@ -89,6 +88,25 @@ impl Pipeline {
             detect_ms: (detected - start).as_secs_f64() * 1e3,
             classify_ms: detected.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// The faces [`Self::analyze`] classifies: boxes in `image`'s pixels, most confident
+    /// first, each with its network-sized crop (also what `genderlens adapt` trains on).
+    pub fn face_crops(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>) {
+        let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
+        let boxes = self.detect_with_retry(&working);
+        let crops = boxes.iter().map(|b| crop_face(&working, b)).collect();
+        let boxes = boxes
+            .into_iter()
+            .map(|b| FaceBox {
+                x: b.x * scale,
+                y: b.y * scale,
+                width: b.width * scale,
+                height: b.height * scale,
+                ..b
+            })
+            .collect();
+        (boxes, crops)
     }
 
     /// Classifies the whole image as one face crop (for photos that are already crops).

@@ -99,6 +99,17 @@ impl FaceCache {
         self.labels.is_empty()
     }
 
+    /// Adds a network-sized face (e.g. a detector crop) with its class.
+    pub fn push(&mut self, face: &RgbImage, label: u32) {
+        assert_eq!(
+            face.len(),
+            FACE_BYTES,
+            "faces in the cache are network-sized"
+        );
+        self.pixels.extend_from_slice(face.as_raw());
+        self.labels.push(label);
+    }
+
     pub fn face(&self, index: usize) -> RgbImage {
         let bytes = self.pixels[index * FACE_BYTES..(index + 1) * FACE_BYTES].to_vec();
         RgbImage::from_raw(INPUT_SIZE as u32, INPUT_SIZE as u32, bytes).expect("cache entry size")

@@ -1,6 +1,7 @@
 //! `genderlens`: train, evaluate and run the GenderLens classifier.
 
 mod adam;
+mod adapt;
 mod augment;
 mod bench;
 mod bench_training;
@@ -41,6 +42,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Training throughput of our network and of the original architecture.
     BenchTrain(bench_training::BenchTrainArgs),
+    /// Fine-tune a model on labelled photos of its target domain, cross-validated.
+    Adapt(adapt::AdaptArgs),
     /// Fit the probability calibration (temperature) of a model on labelled crops.
     Calibrate(calibrate::CalibrateArgs),
     /// Store an existing model's large convolutions in 8 bits, re-measuring its metrics.
@@ -71,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchTrain(args) => bench_training::run(args),
+        Command::Adapt(args) => adapt::run(args, &command_line),
         Command::Calibrate(args) => calibrate::run(args, &command_line),
         Command::Quantize(args) => quantize_model::run(args, &command_line),
         Command::Report(args) => report::run(args),

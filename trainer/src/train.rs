@@ -410,7 +410,7 @@ pub fn trainable(varmap: &VarMap) -> Vec<(String, Var)> {
     vars
 }
 
-fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
     let data = varmap.data().lock().expect("varmap lock");
     Ok(data
         .iter()
@@ -418,7 +418,7 @@ fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
         .collect())
 }
 
-fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
+pub(crate) fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
@@ -426,7 +426,7 @@ fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
     peak * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
 }
 
-fn make_batch(
+pub(crate) fn make_batch(
     cache: &FaceCache,
     indices: &[usize],
     augmentation: &Augmentation,

@@ -663,3 +663,95 @@ fn quantize_stores_eight_bit_convolutions_and_re_measures_the_model() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already stored in 8 bits"));
 }
+
+#[test]
+fn adapt_cross_validates_on_the_target_photos_and_exports_a_recalibrated_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 100, 60);
+    let target = dir.path().join("target");
+    labelled_folder(&target, "utk-dev", 12);
+    std::fs::write(target.join("female/notes.txt"), "not an image").unwrap();
+    let base = dir.path().join("base.safetensors");
+    std::fs::copy(repo().join("models/genderlens.safetensors"), &base).unwrap();
+    std::fs::copy(
+        repo().join("models/genderlens.json"),
+        base.with_extension("json"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "adapt",
+        target.to_str().unwrap(),
+        "--model",
+        base.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--name",
+        "adapted",
+        "--folds",
+        "3",
+        "--steps",
+        "4",
+        "--batch-size",
+        "16",
+    ];
+    let output = genderlens(&args);
+    assert_success(&output);
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("adapted.json")).unwrap()).unwrap();
+    let cv = &report["adaptation"]["cross_validation"];
+    assert_eq!(cv["images"], 25, "{cv}");
+    let found = cv["faces_found"].as_u64().unwrap();
+    assert!((22..=24).contains(&found), "faces found {found}");
+    for side in ["before", "after"] {
+        // Every image is predicted once (by the fold model that did not train on it); the
+        // unreadable file and images without a face count as wrong.
+        let confusion: Vec<Vec<u64>> =
+            serde_json::from_value(cv[side]["confusion"].clone()).unwrap();
+        assert_eq!(confusion[0].iter().sum::<u64>(), 13, "{side}: true female");
+        assert_eq!(confusion[1].iter().sum::<u64>(), 12, "{side}: true male");
+        assert!(cv[side]["accuracy"].as_f64().unwrap() <= found as f64 / 25.0);
+    }
+    assert_eq!(cv["groups"][0]["images"], 25);
+    // The base model's history stays; the adaptation is recorded after it.
+    assert!(report["history"].as_array().is_some_and(|h| !h.is_empty()));
+    let commands = report["commands"].as_array().unwrap();
+    assert!(commands
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .starts_with("genderlens adapt "));
+    assert_eq!(report["validation"]["images"], 120);
+    assert!(report["calibration"]["temperature"].as_f64().unwrap() > 0.0);
+
+    let model = out.join("adapted.safetensors");
+    assert_ne!(
+        std::fs::read(&model).unwrap(),
+        std::fs::read(&base).unwrap()
+    );
+    let output = genderlens(&[
+        "eval",
+        target.to_str().unwrap(),
+        "--mode",
+        "detect",
+        "--json",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_success(&output);
+}
+
+#[test]
+fn adapt_needs_two_folds_and_an_existing_folder() {
+    let output = genderlens(&["adapt", "no-such-folder", "--folds", "1"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--folds"));
+    let output = genderlens(&["adapt", "no-such-folder"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-folder"));
+}

@@ -1,0 +1,476 @@
+//! `genderlens adapt DIR`: fine-tunes a trained model on labelled photos of the kind it will
+//! meet (`DIR/female`, `DIR/male`, faces found and cropped by the product's own detector),
+//! mixed with its training crops so it keeps what it learned there.
+//!
+//! Training on DIR makes DIR useless as a plain test set, so the gain is measured by k-fold
+//! cross-validation first: every image of DIR is predicted by a model fine-tuned without it.
+//! Those out-of-fold numbers are the ones to quote; the model exported at the end is then
+//! fine-tuned on all of DIR the same way.
+
+use crate::adam::AdamW;
+use crate::augment::Augmentation;
+use crate::calibrate::{calibrate_weights, print_summary};
+use crate::dataset::{FaceCache, FileList};
+use crate::eval::Outcome;
+use crate::evaluate::evaluate_cache;
+use crate::metrics::Metrics;
+use crate::report::{group_rows, GroupRow};
+use crate::train::{
+    compact_weights, learning_rate, make_batch, smoothed_cross_entropy, snapshot, trainable,
+    update_model_json, write_atomically, STORED_AS,
+};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use genderlens::calibration::{p_male, verdict};
+use genderlens::decode::decode_image;
+use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::{Classifier, Face, Pipeline};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args, Clone, Debug, Serialize)]
+pub struct AdaptArgs {
+    /// Labelled photos of the target domain (`female/`, `male/`), e.g. utk-dev.
+    pub dir: PathBuf,
+    /// The trained model to start from.
+    #[arg(long, default_value = "models/genderlens.safetensors")]
+    pub model: PathBuf,
+    /// Its training data (Kaggle layout): `Training/` is mixed into every batch,
+    /// `Validation/` re-measures the model and refits its calibration.
+    #[arg(long, default_value = "../shared/datasets/gender")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "genderlens")]
+    pub name: String,
+    /// Cross-validation folds over DIR.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Optimiser steps of each fine-tuning run.
+    #[arg(long, default_value_t = 400)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Share of each batch drawn from DIR (the rest from `Training/`).
+    #[arg(long, default_value_t = 0.5)]
+    pub target_share: f64,
+    /// Peak learning rate (short warm-up, then cosine decay to zero).
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run only the first N folds and export nothing (quick experiments).
+    #[arg(long, hide = true)]
+    pub only_folds: Option<usize>,
+    /// Use at most this many `Training/` and `Validation/` images per class (tests).
+    #[arg(long, hide = true)]
+    pub limit: Option<usize>,
+}
+
+/// Out-of-fold results, as stored in the model JSON.
+#[derive(Serialize)]
+struct CrossValidation {
+    dir: String,
+    folds: usize,
+    images: usize,
+    faces_found: usize,
+    /// The starting model on the same images (it never saw any of them).
+    before: Metrics,
+    /// Each image predicted by the fold model that did not train on it; no face counts
+    /// as wrong, as in `genderlens eval --mode detect`.
+    after: Metrics,
+    /// `after` by sex, race and age band (temperature of the exported model).
+    groups: Vec<GroupRow>,
+    seconds: f64,
+}
+
+/// The faces of DIR, one per readable image with a detected face.
+struct TargetFaces {
+    files: FileList,
+    /// Index into `files` of each crop, in crop order.
+    image_of_crop: Vec<usize>,
+    crops: FaceCache,
+}
+
+pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
+    if args.folds < 2 {
+        bail!("--folds must be at least 2, not {}", args.folds);
+    }
+    if !(0.0..=1.0).contains(&args.target_share) {
+        bail!("--target-share must be between 0 and 1");
+    }
+    let started = Instant::now();
+    let files = FileList::scan(&args.dir)?;
+    let base_bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let base = Classifier::from_safetensors(&base_bytes)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let base_weights = genderlens::quantize::dequantize(candle_core::safetensors::load_buffer(
+        &base_bytes,
+        &Device::Cpu,
+    )?)?;
+
+    let target = detect_faces(files, &base_bytes)?;
+    println!(
+        "{}: {} images, faces found in {}",
+        args.dir.display(),
+        target.files.files.len(),
+        target.crops.len()
+    );
+    if target.crops.len() < args.folds {
+        bail!(
+            "{} has too few faces for {} folds",
+            args.dir.display(),
+            args.folds
+        );
+    }
+    let mut pool = load_limited(&args.data.join("Training"), args.limit)?;
+    let source_len = pool.len();
+    for i in 0..target.crops.len() {
+        pool.push(&target.crops.face(i), target.crops.labels[i]);
+    }
+
+    // Out-of-fold logits: each fold's model predicts the crops it did not train on.
+    let fold_of = stratified_folds(&target.crops.labels, args.folds, args.seed);
+    let folds_to_run = args.only_folds.unwrap_or(args.folds).min(args.folds);
+    let mut held_out_logits: Vec<Option<[f32; 2]>> = vec![None; target.crops.len()];
+    for fold in 0..folds_to_run {
+        let training: Vec<usize> = (0..target.crops.len())
+            .filter(|&i| fold_of[i] != fold)
+            .map(|i| source_len + i)
+            .collect();
+        let label = format!("fold {}/{}", fold + 1, args.folds);
+        let weights = fine_tune(&args, &base_weights, &pool, source_len, &training, &label)?;
+        let net = net_from(&weights)?;
+        let held_out: Vec<usize> = (0..target.crops.len())
+            .filter(|&i| fold_of[i] == fold)
+            .collect();
+        let faces: Vec<_> = held_out.iter().map(|&i| target.crops.face(i)).collect();
+        for (&i, l) in held_out.iter().zip(logits(&net, &faces)?) {
+            held_out_logits[i] = Some(l);
+        }
+    }
+    let base_logits = logits(
+        base.net(),
+        &(0..target.crops.len())
+            .map(|i| target.crops.face(i))
+            .collect::<Vec<_>>(),
+    )?;
+    let cv_seconds = started.elapsed().as_secs_f64();
+    let evaluated: Vec<usize> = (0..target.crops.len())
+        .filter(|&i| held_out_logits[i].is_some())
+        .collect();
+    let before = target_metrics(&target, &evaluated, |i| Some(base_logits[i]));
+    let after = target_metrics(&target, &evaluated, |i| held_out_logits[i]);
+    print_comparison(&before, &after);
+    if args.only_folds.is_some() {
+        return Ok(());
+    }
+
+    let all: Vec<usize> = (source_len..pool.len()).collect();
+    let weights = fine_tune(&args, &base_weights, &pool, source_len, &all, "all of DIR")?;
+    drop(pool);
+    let model_path = export(&args, &weights)?;
+    let val = load_limited(&args.data.join("Validation"), args.limit)?;
+    let calibration = calibrate_weights(&model_path, &val, "Validation")?;
+    print_summary(&calibration);
+    let bytes = std::fs::read(&model_path)?;
+    let net = genderlens::model::load_from_safetensors(&bytes, &Device::Cpu)?;
+    let (validation, validation_loss) = evaluate_cache(&net, &val, &Device::Cpu)?;
+    println!(
+        "exported {} ({} bytes): Kaggle validation accuracy {:.2}% on {} images",
+        model_path.display(),
+        bytes.len(),
+        100.0 * validation.accuracy,
+        validation.images
+    );
+
+    let outcomes = outcomes(&target, |i| held_out_logits[i], calibration.temperature);
+    let cross_validation = CrossValidation {
+        dir: args.dir.display().to_string(),
+        folds: args.folds,
+        images: target.files.files.len(),
+        faces_found: target.crops.len(),
+        before,
+        after,
+        groups: group_rows(&target.files, &outcomes),
+        seconds: cv_seconds,
+    };
+    let adaptation = serde_json::json!({
+        "command": command,
+        "from": args.model.display().to_string(),
+        "settings": &args,
+        "augmentation": Augmentation::default(),
+        "cross_validation": cross_validation,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    let json_path = model_path.with_extension("json");
+    let base_json = args.model.with_extension("json");
+    if base_json != json_path && base_json.exists() {
+        std::fs::copy(&base_json, &json_path)?;
+    }
+    let updated = update_model_json(&json_path, command, |json| {
+        json["adaptation"] = adaptation.clone();
+        json["validation"] = serde_json::to_value(&validation)?;
+        json["validation_loss"] = validation_loss.into();
+        json["calibration"] = serde_json::to_value(&calibration)?;
+        json["weights_bytes"] = bytes.len().into();
+        json["dtype"] = STORED_AS.into();
+        Ok(())
+    })?;
+    if !updated {
+        write_atomically(&json_path, |tmp| {
+            let json = serde_json::json!({"commands": [command], "adaptation": adaptation,
+                "validation": validation, "calibration": calibration});
+            Ok(std::fs::write(
+                tmp,
+                serde_json::to_string_pretty(&json)? + "\n",
+            )?)
+        })?;
+    }
+    println!("wrote {}", json_path.display());
+    Ok(())
+}
+
+fn load_limited(dir: &std::path::Path, limit: Option<usize>) -> Result<FaceCache> {
+    let mut files = FileList::scan(dir)?;
+    if let Some(limit) = limit {
+        let mut taken = [0usize; 2];
+        files.files.retain(|(_, label)| {
+            taken[*label as usize] += 1;
+            taken[*label as usize] <= limit
+        });
+    }
+    let cache = FaceCache::load(&files, &ProgressBar::hidden());
+    if cache.is_empty() {
+        bail!("no readable images in {}", dir.display());
+    }
+    Ok(cache)
+}
+
+/// Runs the product's detector on every image and keeps the most confident face's
+/// crop, exactly as `analyze` would classify it.
+fn detect_faces(files: FileList, model: &[u8]) -> Result<TargetFaces> {
+    let crops: Vec<Option<image::RgbImage>> = files
+        .files
+        .par_iter()
+        .map_init(
+            || Pipeline::new(Classifier::from_safetensors(model).expect("loaded once already")),
+            |pipeline, (path, _)| {
+                let image = decode_image(&std::fs::read(path).ok()?).ok()?;
+                pipeline.face_crops(&image).1.into_iter().next()
+            },
+        )
+        .collect();
+    let mut target = TargetFaces {
+        image_of_crop: vec![],
+        crops: FaceCache::load(&FileList { files: vec![] }, &ProgressBar::hidden()),
+        files,
+    };
+    for (i, crop) in crops.into_iter().enumerate() {
+        if let Some(crop) = crop {
+            target.crops.push(&crop, target.files.files[i].1);
+            target.image_of_crop.push(i);
+        }
+    }
+    Ok(target)
+}
+
+/// Fold number of each item: each class shuffled on its own and dealt round-robin, so every
+/// fold has the classes in the proportions of the whole.
+fn stratified_folds(labels: &[u32], folds: usize, seed: u64) -> Vec<usize> {
+    let mut fold_of = vec![0; labels.len()];
+    let mut rng = StdRng::seed_from_u64(seed);
+    for class in 0..2u32 {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        for (k, i) in members.into_iter().enumerate() {
+            fold_of[i] = k % folds;
+        }
+    }
+    fold_of
+}
+
+/// Fine-tunes `base` for `args.steps` steps on batches mixing `target` indices of `pool`
+/// (share `args.target_share`) with its first `source_len` images.
+fn fine_tune(
+    args: &AdaptArgs,
+    base: &HashMap<String, Tensor>,
+    pool: &FaceCache,
+    source_len: usize,
+    target: &[usize],
+    label: &str,
+) -> Result<HashMap<String, Tensor>> {
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
+        let weights = base
+            .get(name)
+            .with_context(|| format!("the model lacks `{name}`"))?;
+        var.set(&weights.to_dtype(DType::F32)?)?;
+    }
+    let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
+    let augmentation = Augmentation::default();
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0xADA9);
+    let from_target =
+        ((args.batch_size as f64 * args.target_share).round() as usize).min(args.batch_size);
+    let bar = ProgressBar::new(args.steps as u64).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_string());
+    let started = Instant::now();
+    let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+    for step in 0..args.steps {
+        let indices: Vec<usize> = (0..args.batch_size)
+            .map(|k| {
+                if k < from_target {
+                    target[rng.random_range(0..target.len())]
+                } else {
+                    rng.random_range(0..source_len)
+                }
+            })
+            .collect();
+        let (inputs, targets) = make_batch(
+            pool,
+            &indices,
+            &augmentation,
+            args.seed,
+            step,
+            INPUT_SIZE,
+            &device,
+        )?;
+        optimizer.lr = learning_rate(args.lr, step, args.steps / 20, args.steps);
+        let output = net.forward_t(&inputs, true)?;
+        let loss = smoothed_cross_entropy(&output, &targets, args.label_smoothing)?;
+        optimizer.step(&loss.backward()?)?;
+        let predicted = output.argmax(1)?.to_vec1::<u32>()?;
+        correct += predicted
+            .iter()
+            .zip(targets.to_vec1::<u32>()?)
+            .filter(|(p, t)| **p == *t)
+            .count();
+        loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
+        seen += indices.len();
+        bar.set_message(format!(
+            "loss {:.3} acc {:.1}% {:.0} img/s",
+            loss_sum / seen as f64,
+            100.0 * correct as f64 / seen as f64,
+            seen as f64 / started.elapsed().as_secs_f64()
+        ));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "{label}: {} steps in {:.0} s, train loss {:.4}",
+        args.steps,
+        started.elapsed().as_secs_f64(),
+        loss_sum / seen.max(1) as f64
+    );
+    snapshot(&varmap)
+}
+
+/// The network with its weights rounded the way `export` stores them (8-bit and f16),
+/// run in f32: within 0.01 of the integer path's logits.
+fn net_from(weights: &HashMap<String, Tensor>) -> Result<GenderNet> {
+    let stored = genderlens::quantize::dequantize(compact_weights(weights)?)?;
+    Ok(GenderNet::new(VarBuilder::from_tensors(
+        stored,
+        DType::F32,
+        &Device::Cpu,
+    ))?)
+}
+
+fn logits(net: &GenderNet, faces: &[image::RgbImage]) -> Result<Vec<[f32; 2]>> {
+    let mut all = Vec::with_capacity(faces.len());
+    for chunk in faces.chunks(256) {
+        all.extend(net.logits(&genderlens::preprocess::faces_to_tensor(
+            chunk,
+            &Device::Cpu,
+        )?)?);
+    }
+    Ok(all)
+}
+
+/// Metrics over the images whose crops are in `crops` (an image without a face: wrong).
+fn target_metrics(
+    target: &TargetFaces,
+    crops: &[usize],
+    logits: impl Fn(usize) -> Option<[f32; 2]>,
+) -> Metrics {
+    let covered_faces: std::collections::HashSet<usize> =
+        crops.iter().map(|&c| target.image_of_crop[c]).collect();
+    let all_folds = crops.len() == target.crops.len();
+    let mut truth = vec![];
+    let mut predicted = vec![];
+    let mut crop_of_image = vec![None; target.files.files.len()];
+    for (c, &i) in target.image_of_crop.iter().enumerate() {
+        crop_of_image[i] = Some(c);
+    }
+    for (i, (_, label)) in target.files.files.iter().enumerate() {
+        let prediction = match crop_of_image[i] {
+            Some(c) if covered_faces.contains(&i) => logits(c).map(|l| u32::from(l[1] > l[0])),
+            Some(_) => continue, // a fold that did not run
+            None if all_folds => None,
+            None => continue,
+        };
+        truth.push(*label);
+        predicted.push(prediction.unwrap_or(1 - label));
+    }
+    Metrics::from_predictions(&truth, &predicted)
+}
+
+fn outcomes(
+    target: &TargetFaces,
+    logits: impl Fn(usize) -> Option<[f32; 2]>,
+    temperature: f32,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = target.files.files.iter().map(|_| Outcome::NoFace).collect();
+    for (c, &i) in target.image_of_crop.iter().enumerate() {
+        if let Some(l) = logits(c) {
+            let p = p_male(l, temperature);
+            outcomes[i] = Outcome::Face(Face {
+                bbox: [0.0; 4],
+                verdict: verdict(p),
+                p_male: p,
+                detector_score: None,
+            });
+        }
+    }
+    outcomes
+}
+
+fn print_comparison(before: &Metrics, after: &Metrics) {
+    for (name, m) in [("before", before), ("after (out of fold)", after)] {
+        println!(
+            "{name}: accuracy {:.2}% (female {:.2}%, male {:.2}%) on {} images",
+            100.0 * m.accuracy,
+            100.0 * m.accuracy_female,
+            100.0 * m.accuracy_male,
+            m.images
+        );
+    }
+}
+
+fn export(args: &AdaptArgs, weights: &HashMap<String, Tensor>) -> Result<PathBuf> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let path = args.out.join(format!("{}.safetensors", args.name));
+    let stored = compact_weights(weights)?;
+    write_atomically(&path, |tmp| {
+        Ok(candle_core::safetensors::save(&stored, tmp)?)
+    })?;
+    Ok(path)
+}
