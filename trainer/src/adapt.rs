@@ -14,7 +14,7 @@ use crate::dataset::{FaceCache, FileList};
 use crate::eval::Outcome;
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
-use crate::report::{group_rows, GroupRow};
+use crate::report::{faces_ece, group_rows, print_table, GroupRow};
 use crate::train::{
     compact_weights, learning_rate, make_batch, smoothed_cross_entropy, snapshot, trainable,
     update_model_json, write_atomically, STORED_AS,
@@ -91,6 +91,8 @@ struct CrossValidation {
     after: Metrics,
     /// `after` by sex, race and age band (temperature of the exported model).
     groups: Vec<GroupRow>,
+    /// Expected calibration error of the out-of-fold probabilities (detected faces).
+    ece: f64,
     seconds: f64,
 }
 
@@ -196,6 +198,10 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     );
 
     let outcomes = outcomes(&target, |i| held_out_logits[i], calibration.temperature);
+    let groups = group_rows(&target.files, &outcomes);
+    let ece = faces_ece(&target.files, &outcomes);
+    println!("out of fold, by group:");
+    print_table(&groups);
     let cross_validation = CrossValidation {
         dir: args.dir.display().to_string(),
         folds: args.folds,
@@ -203,7 +209,8 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         faces_found: target.crops.len(),
         before,
         after,
-        groups: group_rows(&target.files, &outcomes),
+        groups,
+        ece,
         seconds: cv_seconds,
     };
     let adaptation = serde_json::json!({

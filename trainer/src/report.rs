@@ -167,10 +167,8 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
     rows
 }
 
-pub fn run(args: ReportArgs) -> Result<()> {
-    let files = FileList::scan(&args.dir)?;
-    let outcomes = analyze_all(&files, &args.model)?;
-    let rows = group_rows(&files, &outcomes);
+/// Expected calibration error of the probabilities of the images where a face was found.
+pub fn faces_ece(files: &FileList, outcomes: &[Outcome]) -> f64 {
     let (p_male, truth): (Vec<f32>, Vec<u32>) = outcomes
         .iter()
         .zip(&files.files)
@@ -179,13 +177,16 @@ pub fn run(args: ReportArgs) -> Result<()> {
             _ => None,
         })
         .unzip();
-    let ece = expected_calibration_error(&p_male, &truth, ECE_BINS);
+    expected_calibration_error(&p_male, &truth, ECE_BINS)
+}
 
+/// The rows as a Markdown table (the model card's format).
+pub fn print_table(rows: &[GroupRow]) {
     println!(
         "| group | value | images | faces found | accuracy | uncertain | accuracy when certain |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {} | {} | {} | {:.1} % | {:.1} % | {:.1} % |",
             r.group,
@@ -197,6 +198,15 @@ pub fn run(args: ReportArgs) -> Result<()> {
             100.0 * r.accuracy_when_certain
         );
     }
+}
+
+pub fn run(args: ReportArgs) -> Result<()> {
+    let files = FileList::scan(&args.dir)?;
+    let outcomes = analyze_all(&files, &args.model)?;
+    let rows = group_rows(&files, &outcomes);
+    let ece = faces_ece(&files, &outcomes);
+
+    print_table(&rows);
     println!(
         "\nExpected calibration error of the detected faces: {:.2} % ({ECE_BINS} bins).",
         100.0 * ece
