@@ -69,7 +69,7 @@ pub struct AdaptArgs {
     pub label_smoothing: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Run only the first N folds and export nothing (quick experiments).
+    /// Run only the first N folds (quick experiments; the JSON records `folds_run`).
     #[arg(long, hide = true)]
     pub only_folds: Option<usize>,
     /// Use at most this many `Training/` and `Validation/` images per class (tests).
@@ -82,6 +82,8 @@ pub struct AdaptArgs {
 struct CrossValidation {
     dir: String,
     folds: usize,
+    /// Folds actually run; `after` covers only their images when fewer than `folds`.
+    folds_run: usize,
     images: usize,
     faces_found: usize,
     /// The starting model on the same images (it never saw any of them).
@@ -175,9 +177,6 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     let before = target_metrics(&target, &evaluated, |i| Some(base_logits[i]));
     let after = target_metrics(&target, &evaluated, |i| held_out_logits[i]);
     print_comparison(&before, &after);
-    if args.only_folds.is_some() {
-        return Ok(());
-    }
 
     let all: Vec<usize> = (source_len..pool.len()).collect();
     let weights = fine_tune(&args, &base_weights, &pool, source_len, &all, "all of DIR")?;
@@ -198,13 +197,19 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     );
 
     let outcomes = outcomes(&target, |i| held_out_logits[i], calibration.temperature);
-    let groups = group_rows(&target.files, &outcomes);
-    let ece = faces_ece(&target.files, &outcomes);
-    println!("out of fold, by group:");
-    print_table(&groups);
+    // By group only when every image has its out-of-fold prediction.
+    let (groups, ece) = if folds_to_run == args.folds {
+        let groups = group_rows(&target.files, &outcomes);
+        println!("out of fold, by group:");
+        print_table(&groups);
+        (groups, faces_ece(&target.files, &outcomes))
+    } else {
+        (vec![], f64::NAN)
+    };
     let cross_validation = CrossValidation {
         dir: args.dir.display().to_string(),
         folds: args.folds,
+        folds_run: folds_to_run,
         images: target.files.files.len(),
         faces_found: target.crops.len(),
         before,
