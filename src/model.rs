@@ -140,24 +140,19 @@ impl GenderNet {
 
     /// Logits; `train` switches batch norm to batch statistics and enables dropout.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let pooled = self.features_t(x, train)?;
-        let pooled = if train {
-            candle_nn::ops::dropout(&pooled, self.dropout)?
-        } else {
-            pooled
-        };
-        self.head.forward(&pooled)
-    }
-
-    /// The pooled embedding the head reads: (batch, channels of the last stage).
-    fn features_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         // Layers work channel-major (c, batch, h, w) so each conv is one big GEMM.
         let mut x = x.transpose(0, 1)?.contiguous()?;
         for stage in &self.stages {
             x = stage.forward_t(&x, train)?;
         }
         let (channels, batch, h, w) = x.dims4()?;
-        x.reshape((channels, batch, h * w))?.mean(D::Minus1)?.t()
+        let pooled = x.reshape((channels, batch, h * w))?.mean(D::Minus1)?.t()?;
+        let pooled = if train {
+            candle_nn::ops::dropout(&pooled, self.dropout)?
+        } else {
+            pooled
+        };
+        self.head.forward(&pooled)
     }
 
     /// Runs inference convolutions in integers where `convolutions` (by weight name, e.g.

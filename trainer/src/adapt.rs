@@ -16,8 +16,8 @@ use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::report::{faces_ece, group_rows, print_table, GroupRow};
 use crate::train::{
-    compact_weights, learning_rate, make_batch, smoothed_cross_entropy, snapshot, trainable,
-    update_model_json, write_atomically, STORED_AS,
+    compact_weights, learning_rate, limited, make_batch, smoothed_cross_entropy, snapshot,
+    trainable, update_model_json, write_atomically, STORED_AS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -171,11 +171,11 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
             .collect::<Vec<_>>(),
     )?;
     let cv_seconds = started.elapsed().as_secs_f64();
-    let evaluated: Vec<usize> = (0..target.crops.len())
-        .filter(|&i| held_out_logits[i].is_some())
-        .collect();
-    let before = target_metrics(&target, &evaluated, |i| Some(base_logits[i]));
-    let after = target_metrics(&target, &evaluated, |i| held_out_logits[i]);
+    let all_folds = folds_to_run == args.folds;
+    let before = target_metrics(&target, all_folds, |i| {
+        held_out_logits[i].map(|_| base_logits[i])
+    });
+    let after = target_metrics(&target, all_folds, |i| held_out_logits[i]);
     print_comparison(&before, &after);
 
     let all: Vec<usize> = (source_len..pool.len()).collect();
@@ -198,7 +198,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
 
     let outcomes = outcomes(&target, |i| held_out_logits[i], calibration.temperature);
     // By group only when every image has its out-of-fold prediction.
-    let (groups, ece) = if folds_to_run == args.folds {
+    let (groups, ece) = if all_folds {
         let groups = group_rows(&target.files, &outcomes);
         println!("out of fold, by group:");
         print_table(&groups);
@@ -255,15 +255,10 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
 }
 
 fn load_limited(dir: &std::path::Path, limit: Option<usize>) -> Result<FaceCache> {
-    let mut files = FileList::scan(dir)?;
-    if let Some(limit) = limit {
-        let mut taken = [0usize; 2];
-        files.files.retain(|(_, label)| {
-            taken[*label as usize] += 1;
-            taken[*label as usize] <= limit
-        });
-    }
-    let cache = FaceCache::load(&files, &ProgressBar::hidden());
+    let cache = FaceCache::load(
+        &limited(FileList::scan(dir)?, limit),
+        &ProgressBar::hidden(),
+    );
     if cache.is_empty() {
         bail!("no readable images in {}", dir.display());
     }
@@ -419,28 +414,28 @@ fn logits(net: &GenderNet, faces: &[image::RgbImage]) -> Result<Vec<[f32; 2]>> {
 /// Metrics over the images whose crops are in `crops` (an image without a face: wrong).
 fn target_metrics(
     target: &TargetFaces,
-    crops: &[usize],
+    all_folds: bool,
     logits: impl Fn(usize) -> Option<[f32; 2]>,
 ) -> Metrics {
-    let covered_faces: std::collections::HashSet<usize> =
-        crops.iter().map(|&c| target.image_of_crop[c]).collect();
-    let all_folds = crops.len() == target.crops.len();
-    let mut truth = vec![];
-    let mut predicted = vec![];
     let mut crop_of_image = vec![None; target.files.files.len()];
     for (c, &i) in target.image_of_crop.iter().enumerate() {
         crop_of_image[i] = Some(c);
     }
-    for (i, (_, label)) in target.files.files.iter().enumerate() {
-        let prediction = match crop_of_image[i] {
-            Some(c) if covered_faces.contains(&i) => logits(c).map(|l| u32::from(l[1] > l[0])),
-            Some(_) => continue, // a fold that did not run
-            None if all_folds => None,
-            None => continue,
-        };
-        truth.push(*label);
-        predicted.push(prediction.unwrap_or(1 - label));
-    }
+    let (truth, predicted): (Vec<u32>, Vec<u32>) = target
+        .files
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(_, label))| {
+            let predicted = match crop_of_image[i] {
+                // None: the crop's fold did not run (`--only-folds`).
+                Some(c) => u32::from(logits(c).map(|l| l[1] > l[0])?),
+                None if all_folds => 1 - label, // no face: wrong
+                None => return None,
+            };
+            Some((label, predicted))
+        })
+        .unzip();
     Metrics::from_predictions(&truth, &predicted)
 }
 

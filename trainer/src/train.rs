@@ -356,7 +356,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
     Ok(())
 }
 
-fn limited(mut list: FileList, limit: Option<usize>) -> FileList {
+pub(crate) fn limited(mut list: FileList, limit: Option<usize>) -> FileList {
     if let Some(limit) = limit {
         let mut taken = [0usize; 2];
         list.files.retain(|(_, label)| {
