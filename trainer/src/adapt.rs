@@ -9,7 +9,7 @@
 
 use crate::adam::AdamW;
 use crate::augment::Augmentation;
-use crate::calibrate::{calibrate_weights, print_summary};
+use crate::calibrate::{cache_logits, calibrate_weights, print_summary};
 use crate::dataset::{FaceCache, FileList};
 use crate::eval::Outcome;
 use crate::evaluate::evaluate_cache;
@@ -159,16 +159,16 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         let held_out: Vec<usize> = (0..target.crops.len())
             .filter(|&i| fold_of[i] == fold)
             .collect();
-        let faces: Vec<_> = held_out.iter().map(|&i| target.crops.face(i)).collect();
-        for (&i, l) in held_out.iter().zip(logits(&net, &faces)?) {
+        let logits = cache_logits(&net, &target.crops, held_out.iter().copied(), &Device::Cpu)?;
+        for (&i, l) in held_out.iter().zip(logits) {
             held_out_logits[i] = Some(l);
         }
     }
-    let base_logits = logits(
+    let base_logits = cache_logits(
         base.net(),
-        &(0..target.crops.len())
-            .map(|i| target.crops.face(i))
-            .collect::<Vec<_>>(),
+        &target.crops,
+        0..target.crops.len(),
+        &Device::Cpu,
     )?;
     let cv_seconds = started.elapsed().as_secs_f64();
     let all_folds = folds_to_run == args.folds;
@@ -230,9 +230,11 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     let base_json = args.model.with_extension("json");
     if base_json != json_path && base_json.exists() {
         std::fs::copy(&base_json, &json_path)?;
+    } else if !json_path.exists() {
+        std::fs::write(&json_path, "{\"commands\": []}\n")?;
     }
-    let updated = update_model_json(&json_path, command, |json| {
-        json["adaptation"] = adaptation.clone();
+    update_model_json(&json_path, command, |json| {
+        json["adaptation"] = adaptation;
         json["validation"] = serde_json::to_value(&validation)?;
         json["validation_loss"] = validation_loss.into();
         json["calibration"] = serde_json::to_value(&calibration)?;
@@ -240,16 +242,6 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         json["dtype"] = STORED_AS.into();
         Ok(())
     })?;
-    if !updated {
-        write_atomically(&json_path, |tmp| {
-            let json = serde_json::json!({"commands": [command], "adaptation": adaptation,
-                "validation": validation, "calibration": calibration});
-            Ok(std::fs::write(
-                tmp,
-                serde_json::to_string_pretty(&json)? + "\n",
-            )?)
-        })?;
-    }
     println!("wrote {}", json_path.display());
     Ok(())
 }
@@ -281,7 +273,7 @@ fn detect_faces(files: FileList, model: &[u8]) -> Result<TargetFaces> {
         .collect();
     let mut target = TargetFaces {
         image_of_crop: vec![],
-        crops: FaceCache::load(&FileList { files: vec![] }, &ProgressBar::hidden()),
+        crops: FaceCache::default(),
         files,
     };
     for (i, crop) in crops.into_iter().enumerate() {
@@ -400,18 +392,8 @@ fn net_from(weights: &HashMap<String, Tensor>) -> Result<GenderNet> {
     ))?)
 }
 
-fn logits(net: &GenderNet, faces: &[image::RgbImage]) -> Result<Vec<[f32; 2]>> {
-    let mut all = Vec::with_capacity(faces.len());
-    for chunk in faces.chunks(256) {
-        all.extend(net.logits(&genderlens::preprocess::faces_to_tensor(
-            chunk,
-            &Device::Cpu,
-        )?)?);
-    }
-    Ok(all)
-}
-
-/// Metrics over the images whose crops are in `crops` (an image without a face: wrong).
+/// Metrics over the images of DIR from each crop's logits (`None`: its fold did not run);
+/// when every fold ran, an image without a face counts as wrong.
 fn target_metrics(
     target: &TargetFaces,
     all_folds: bool,

@@ -86,7 +86,7 @@ pub fn calibrate_weights(
     let bytes =
         std::fs::read(model_path).with_context(|| format!("reading {}", model_path.display()))?;
     let net = load_from_safetensors(&bytes, &device)?;
-    let logits = cache_logits(&net, val, &device)?;
+    let logits = cache_logits(&net, val, 0..val.len(), &device)?;
     let report = measure(&logits, &val.labels, fitted_on);
 
     let mut tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
@@ -100,9 +100,15 @@ pub fn calibrate_weights(
     Ok(report)
 }
 
-fn cache_logits(net: &GenderNet, cache: &FaceCache, device: &Device) -> Result<Vec<[f32; 2]>> {
-    let mut logits = Vec::with_capacity(cache.len());
-    let indices: Vec<usize> = (0..cache.len()).collect();
+/// Raw logits of the faces at `indices` in `cache`, in that order.
+pub fn cache_logits(
+    net: &GenderNet,
+    cache: &FaceCache,
+    indices: impl IntoIterator<Item = usize>,
+    device: &Device,
+) -> Result<Vec<[f32; 2]>> {
+    let indices: Vec<usize> = indices.into_iter().collect();
+    let mut logits = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(BATCH) {
         let faces: Vec<_> = chunk.iter().map(|&i| cache.face(i)).collect();
         logits.extend(net.logits(&faces_to_tensor(&faces, device)?)?);

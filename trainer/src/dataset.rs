@@ -46,6 +46,7 @@ impl FileList {
 }
 
 /// Decoded faces, INPUT_SIZE² RGB bytes each, plus labels; unreadable files are skipped.
+#[derive(Default)]
 pub struct FaceCache {
     pixels: Vec<u8>,
     pub labels: Vec<u32>,
