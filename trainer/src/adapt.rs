@@ -6,8 +6,12 @@
 //! cross-validation first: every image of DIR is predicted by a model fine-tuned without it.
 //! Those out-of-fold numbers are the ones to quote; the model exported at the end is then
 //! fine-tuned on all of DIR the same way.
+//!
+//! Each finished fold is saved (see [`crate::adapt_progress`]): Ctrl-C or a killed process
+//! loses at most the fold it was in, and `--resume` continues.
 
 use crate::adam::AdamW;
+use crate::adapt_progress::{fnv1a, FoldProgress};
 use crate::augment::Augmentation;
 use crate::calibrate::{cache_logits, calibrate_weights, print_summary};
 use crate::dataset::{FaceCache, FileList};
@@ -16,8 +20,8 @@ use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::report::{faces_ece, group_rows, print_table, GroupRow};
 use crate::train::{
-    compact_weights, learning_rate, limited, make_batch, smoothed_cross_entropy, snapshot,
-    trainable, update_model_json, write_atomically, STORED_AS,
+    compact_weights, interrupted, learning_rate, limited, make_batch, smoothed_cross_entropy,
+    snapshot, trainable, update_model_json, watch_ctrl_c, write_atomically, STORED_AS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -75,7 +79,26 @@ pub struct AdaptArgs {
     /// Use at most this many `Training/` and `Validation/` images per class (tests).
     #[arg(long, hide = true)]
     pub limit: Option<usize>,
+    /// Continue an interrupted run with the same settings, --out and --name: the folds it
+    /// finished are not run again.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop (as if interrupted, progress saved) once this many folds are done; for tests.
+    #[arg(long, hide = true)]
+    pub stop_after_folds: Option<usize>,
 }
+
+/// Settings that may change between the processes of one run (where the result goes, how
+/// many folds to run now, resuming); every other one would make the saved folds differ.
+/// The starting model counts by its bytes, not its path.
+const RESUMABLE_SETTINGS: [&str; 6] = [
+    "model",
+    "out",
+    "name",
+    "only_folds",
+    "resume",
+    "stop_after_folds",
+];
 
 /// Out-of-fold results, as stored in the model JSON.
 #[derive(Serialize)]
@@ -114,6 +137,14 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         bail!("--target-share must be between 0 and 1");
     }
     let started = Instant::now();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let progress_path = FoldProgress::path(&args.out, &args.name);
+    let saved = if args.resume {
+        Some(FoldProgress::load(&progress_path)?)
+    } else {
+        None
+    };
     let files = FileList::scan(&args.dir)?;
     let base_bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
@@ -144,33 +175,59 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         pool.push(&target.crops.face(i), target.crops.labels[i]);
     }
 
+    let fingerprint = fingerprint(&args, &base_bytes, &target)?;
+    let mut progress = match saved {
+        Some(saved) => saved.matching(&fingerprint, &progress_path)?,
+        None => FoldProgress::start(fingerprint, target.crops.len()),
+    };
+    progress.commands.push(command.to_string());
+    let seconds_before = progress.seconds;
+    watch_ctrl_c();
+
     // Out-of-fold logits: each fold's model predicts the crops it did not train on.
     let fold_of = stratified_folds(&target.crops.labels, args.folds, args.seed);
     let folds_to_run = args.only_folds.unwrap_or(args.folds).min(args.folds);
-    let mut held_out_logits: Vec<Option<[f32; 2]>> = vec![None; target.crops.len()];
     for fold in 0..folds_to_run {
+        if progress.folds_done.contains(&fold) {
+            println!(
+                "fold {}/{}: done by an earlier process",
+                fold + 1,
+                args.folds
+            );
+            continue;
+        }
         let training: Vec<usize> = (0..target.crops.len())
             .filter(|&i| fold_of[i] != fold)
             .map(|i| source_len + i)
             .collect();
         let label = format!("fold {}/{}", fold + 1, args.folds);
-        let weights = fine_tune(&args, &base_weights, &pool, source_len, &training, &label)?;
+        let Some(weights) = fine_tune(&args, &base_weights, &pool, source_len, &training, &label)?
+        else {
+            stop(&progress, args.folds);
+        };
         let net = net_from(&weights)?;
         let held_out: Vec<usize> = (0..target.crops.len())
             .filter(|&i| fold_of[i] == fold)
             .collect();
         let logits = cache_logits(&net, &target.crops, held_out.iter().copied(), &Device::Cpu)?;
         for (&i, l) in held_out.iter().zip(logits) {
-            held_out_logits[i] = Some(l);
+            progress.logits[i] = Some(l);
+        }
+        progress.folds_done.push(fold);
+        progress.seconds = seconds_before + started.elapsed().as_secs_f64();
+        progress.save(&progress_path)?;
+        if args.stop_after_folds == Some(progress.folds_done.len()) {
+            stop(&progress, args.folds);
         }
     }
+    let held_out_logits = &progress.logits;
     let base_logits = cache_logits(
         base.net(),
         &target.crops,
         0..target.crops.len(),
         &Device::Cpu,
     )?;
-    let cv_seconds = started.elapsed().as_secs_f64();
+    let cv_seconds = progress.seconds;
     let all_folds = folds_to_run == args.folds;
     let before = target_metrics(&target, all_folds, |i| {
         held_out_logits[i].map(|_| base_logits[i])
@@ -179,7 +236,10 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     print_comparison(&before, &after);
 
     let all: Vec<usize> = (source_len..pool.len()).collect();
-    let weights = fine_tune(&args, &base_weights, &pool, source_len, &all, "all of DIR")?;
+    let Some(weights) = fine_tune(&args, &base_weights, &pool, source_len, &all, "all of DIR")?
+    else {
+        stop(&progress, args.folds);
+    };
     drop(pool);
     let model_path = export(&args, &weights)?;
     let val = load_limited(&args.data.join("Validation"), args.limit)?;
@@ -219,12 +279,13 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         seconds: cv_seconds,
     };
     let adaptation = serde_json::json!({
-        "command": command,
+        "command": progress.commands[0],
+        "commands": progress.commands,
         "from": args.model.display().to_string(),
         "settings": &args,
         "augmentation": Augmentation::default(),
         "cross_validation": cross_validation,
-        "seconds": started.elapsed().as_secs_f64(),
+        "seconds": seconds_before + started.elapsed().as_secs_f64(),
     });
     let json_path = model_path.with_extension("json");
     let base_json = args.model.with_extension("json");
@@ -243,7 +304,37 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         Ok(())
     })?;
     println!("wrote {}", json_path.display());
+    std::fs::remove_file(&progress_path).ok();
     Ok(())
+}
+
+/// Ends an interrupted run whose finished folds are saved.
+fn stop(progress: &FoldProgress, folds: usize) -> ! {
+    println!(
+        "interrupted: {} of {folds} folds saved; continue with `genderlens adapt ... --resume` \
+         (same settings, --out and --name)",
+        progress.folds_done.len()
+    );
+    std::process::exit(130);
+}
+
+/// The settings, starting model and faces found that the saved folds depend on.
+fn fingerprint(args: &AdaptArgs, model: &[u8], target: &TargetFaces) -> Result<serde_json::Value> {
+    let mut settings = serde_json::to_value(args)?;
+    let object = settings.as_object_mut().expect("settings are an object");
+    for key in RESUMABLE_SETTINGS {
+        object.remove(key);
+    }
+    let images = target.files.files.iter().flat_map(|(path, label)| {
+        let path = path.to_string_lossy().into_owned().into_bytes();
+        path.into_iter().chain(label.to_le_bytes())
+    });
+    let crops = target.image_of_crop.iter().flat_map(|i| i.to_le_bytes());
+    Ok(serde_json::json!({
+        "settings": settings,
+        "model_fnv1a": format!("{:016x}", fnv1a(model.iter().copied())),
+        "images_fnv1a": format!("{:016x}", fnv1a(images.chain(crops))),
+    }))
 }
 
 fn load_limited(dir: &std::path::Path, limit: Option<usize>) -> Result<FaceCache> {
@@ -309,7 +400,7 @@ fn fine_tune(
     source_len: usize,
     target: &[usize],
     label: &str,
-) -> Result<HashMap<String, Tensor>> {
+) -> Result<Option<HashMap<String, Tensor>>> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
@@ -333,6 +424,10 @@ fn fine_tune(
     let started = Instant::now();
     let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
     for step in 0..args.steps {
+        if interrupted() {
+            bar.abandon_with_message("interrupted");
+            return Ok(None);
+        }
         let indices: Vec<usize> = (0..args.batch_size)
             .map(|k| {
                 if k < from_target {
@@ -378,7 +473,7 @@ fn fine_tune(
         started.elapsed().as_secs_f64(),
         loss_sum / seen.max(1) as f64
     );
-    snapshot(&varmap)
+    Ok(Some(snapshot(&varmap)?))
 }
 
 /// The network with its weights rounded the way `export` stores them (8-bit and f16),

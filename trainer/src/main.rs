@@ -2,6 +2,7 @@
 
 mod adam;
 mod adapt;
+mod adapt_progress;
 mod augment;
 mod bench;
 mod bench_training;

@@ -129,6 +129,16 @@ impl WallClock {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// From now on Ctrl-C only asks the run to stop, at a point where its progress is saved.
+pub(crate) fn watch_ctrl_c() {
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+}
+
+/// Whether Ctrl-C was pressed since [`watch_ctrl_c`].
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
     // Fixed now, so a checkpoint resumes with the schedule it started with.
     args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
@@ -207,7 +217,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
         before: progress.wall_seconds,
         started,
     };
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    watch_ctrl_c();
 
     let augmentation = Augmentation::default();
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
@@ -272,8 +282,8 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
                 );
             }
 
-            let stop_requested = INTERRUPTED.load(Ordering::SeqCst)
-                || args.stop_after_batches.is_some_and(|n| batches_run >= n);
+            let stop_requested =
+                interrupted() || args.stop_after_batches.is_some_and(|n| batches_run >= n);
             if stop_requested {
                 progress.batch = batch_index + 1;
                 progress.optimizer_step = optimizer.step;

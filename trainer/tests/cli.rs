@@ -666,7 +666,7 @@ fn quantize_stores_eight_bit_convolutions_and_re_measures_the_model() {
 }
 
 #[test]
-fn adapt_cross_validates_on_the_target_photos_and_exports_a_recalibrated_model() {
+fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated_model() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     small_dataset(&data, 100, 60);
@@ -699,8 +699,35 @@ fn adapt_cross_validates_on_the_target_photos_and_exports_a_recalibrated_model()
         "--batch-size",
         "16",
     ];
-    let output = genderlens(&args);
+    // Interrupted after two of the three folds: their results are saved, nothing exported.
+    let output = genderlens(&[&args[..], &["--stop-after-folds", "2"]].concat());
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let progress = out.join("adapted.adapt-progress.json");
+    assert!(progress.is_file());
+    assert!(!out.join("adapted.safetensors").exists());
+    // A resume with other settings would mix two experiments: refused, progress kept.
+    let output = genderlens(
+        &[
+            &args[..12],
+            &["--steps", "5", "--batch-size", "16", "--resume"],
+        ]
+        .concat(),
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("other settings"));
+    assert!(progress.is_file());
+
+    let output = genderlens(&[&args[..], &["--resume"]].concat());
     assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for fold in ["fold 1/3", "fold 2/3"] {
+        assert!(
+            stdout.contains(&format!("{fold}: done by an earlier process")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("fold 3/3: 4 steps"), "{stdout}");
+    assert!(!progress.exists(), "the finished run removes its progress");
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("adapted.json")).unwrap()).unwrap();
@@ -727,6 +754,13 @@ fn adapt_cross_validates_on_the_target_photos_and_exports_a_recalibrated_model()
         .as_str()
         .unwrap()
         .starts_with("genderlens adapt "));
+    let adapt_commands = report["adaptation"]["commands"].as_array().unwrap();
+    assert_eq!(
+        adapt_commands.len(),
+        2,
+        "the interrupted and the resuming command"
+    );
+    assert!(adapt_commands[1].as_str().unwrap().ends_with("--resume"));
     assert_eq!(report["validation"]["images"], 120);
     assert!(report["calibration"]["temperature"].as_f64().unwrap() > 0.0);
 
@@ -755,4 +789,14 @@ fn adapt_needs_two_folds_and_an_existing_folder() {
     let output = genderlens(&["adapt", "no-such-folder"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no-such-folder"));
+    let out = tempfile::tempdir().unwrap();
+    let output = genderlens(&[
+        "adapt",
+        "no-such-folder",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--resume",
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no interrupted adapt run"));
 }
