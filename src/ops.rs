@@ -505,10 +505,22 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
         map_chunks(data, data.len() / channels, |chunk| {
             // Shifted by the first value and summed in f64, one pass is exact enough.
             let shift = f64::from(chunk.first().copied().unwrap_or(0.0));
-            let (sum, sum_sq) = chunk.iter().fold((0f64, 0f64), |(s, q), &v| {
+            let (mut sum, mut sum_sq) = ([0f64; LANES], [0f64; LANES]);
+            let lanes = chunk.chunks_exact(LANES);
+            let rest = lanes.remainder();
+            for values in lanes {
+                for k in 0..LANES {
+                    let d = f64::from(values[k]) - shift;
+                    sum[k] += d;
+                    sum_sq[k] += d * d;
+                }
+            }
+            for (k, &v) in rest.iter().enumerate() {
                 let d = f64::from(v) - shift;
-                (s + d, q + d * d)
-            });
+                sum[k] += d;
+                sum_sq[k] += d * d;
+            }
+            let (sum, sum_sq) = (sum.iter().sum::<f64>(), sum_sq.iter().sum::<f64>());
             let n = chunk.len() as f64;
             let mean = sum / n;
             (
@@ -520,6 +532,12 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
         .unzip()
     })
 }
+
+/// Independent partial sums per reduction: one running sum is a chain of dependent
+/// additions that neither the compiler (it keeps the order of float additions) nor the CPU
+/// can overlap; sixteen can be vectorised. Per-channel sums over a layer were about a tenth
+/// of a training step (perf).
+const LANES: usize = 16;
 
 /// The per-channel statistics a batch norm normalises with.
 #[derive(Clone, Debug)]
@@ -543,11 +561,20 @@ impl NormStatistics {
     /// statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
     fn input_gradient(&self, g: &mut [f32], x: &[f32], c: usize, gamma: f32) -> (f32, f32) {
         let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-        let (mut sg, mut sgx) = (0f32, 0f32);
-        for (&gv, &xv) in g.iter().zip(x) {
-            sg += gv;
-            sgx += gv * (xv - mean) * inv_std;
+        let (mut sg, mut sgx) = ([0f32; LANES], [0f32; LANES]);
+        let lanes = g.chunks_exact(LANES).zip(x.chunks_exact(LANES));
+        for (gs, xs) in lanes {
+            for k in 0..LANES {
+                sg[k] += gs[k];
+                sgx[k] += gs[k] * (xs[k] - mean) * inv_std;
+            }
         }
+        let done = g.len() - g.len() % LANES;
+        for (k, (&gv, &xv)) in g[done..].iter().zip(&x[done..]).enumerate() {
+            sg[k] += gv;
+            sgx[k] += gv * (xv - mean) * inv_std;
+        }
+        let (sg, sgx) = (sg.iter().sum::<f32>(), sgx.iter().sum::<f32>());
         let k = gamma * inv_std;
         if self.batch_statistics {
             let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
@@ -711,21 +738,29 @@ impl CustomOp3 for BatchNormReluPool {
         let (plane, cells) = (batch * h * w, batch * (h / 2) * (w / 2));
         let gamma = gamma.to_vec1::<f32>()?;
         let beta = beta.to_vec1::<f32>()?;
+        let (oh, ow) = (h / 2, w / 2);
         let mut grad_x = vec![0f32; x.elem_count()];
         let sums: Vec<(f32, f32)> = with_f32(grad_res, |g| {
             with_f32(x, |xs| {
                 zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
                     let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
                     let value = |i: usize| (xc[i] * scale + shift).max(0.0);
-                    for (cell, &grad) in g[c * cells..(c + 1) * cells].iter().enumerate() {
-                        let top = window_origin(cell, (h, w));
-                        // The gradient goes to the first maximum of the window, like PyTorch,
-                        // and through the ReLU only where it was positive.
-                        let at = [top + 1, top + w, top + w + 1]
-                            .into_iter()
-                            .fold(top, |a, b| if value(b) > value(a) { b } else { a });
-                        if value(at) > 0.0 {
-                            gx[at] = grad;
+                    // A row of windows at a time (no index arithmetic per cell).
+                    let rows = g[c * cells..(c + 1) * cells].chunks_exact(ow.max(1));
+                    for (row, grads) in rows.enumerate() {
+                        let (image, y) = (row / oh, row % oh);
+                        let top = image * h * w + 2 * y * w;
+                        for (x, &grad) in grads.iter().enumerate() {
+                            let corner = top + 2 * x;
+                            let window = [corner, corner + 1, corner + w, corner + w + 1];
+                            let values = window.map(value);
+                            // The gradient goes to the first maximum of the window, like
+                            // PyTorch, and through the ReLU only where it was positive.
+                            let best =
+                                (1..4).fold(0, |a, b| if values[b] > values[a] { b } else { a });
+                            if values[best] > 0.0 {
+                                gx[window[best]] = grad;
+                            }
                         }
                     }
                     self.statistics.input_gradient(gx, xc, c, gamma[c])
@@ -746,15 +781,6 @@ fn larger(a: f32, b: f32) -> f32 {
     } else {
         b
     }
-}
-
-/// Index, within one channel's (batch, h, w) values, of the top-left pixel of pooling
-/// window `cell` (cells numbered image by image, row by row; odd last rows/columns unused).
-fn window_origin(cell: usize, (h, w): (usize, usize)) -> usize {
-    let (oh, ow) = (h / 2, w / 2);
-    let (image, rest) = (cell / (oh * ow), cell % (oh * ow));
-    let (y, x) = (rest / ow, rest % ow);
-    image * h * w + 2 * y * w + 2 * x
 }
 
 #[cfg(test)]
