@@ -548,9 +548,8 @@ fn print_comparison(before: &Metrics, after: &Metrics) {
     }
 }
 
+/// Writes the weights to `<out>/<name>.safetensors` (`run` created `out` at the start).
 fn export(args: &AdaptArgs, weights: &HashMap<String, Tensor>) -> Result<PathBuf> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join(format!("{}.safetensors", args.name));
     let stored = compact_weights(weights)?;
     write_atomically(&path, |tmp| {
