@@ -59,7 +59,8 @@ pub struct TrainArgs {
     /// Use at most this many images per class and split (quick experiments, tests).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Continue from the checkpoint of an interrupted run with the same --out and --name.
+    /// Continue from the checkpoint of an interrupted run with the same --out and --name
+    /// (the run keeps its own other settings; --epochs may extend it).
     #[arg(long)]
     pub resume: bool,
     /// Stop (as if interrupted, checkpoint saved) after this many batches; for tests.
@@ -139,7 +140,15 @@ pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
+pub fn run(args: TrainArgs, command: String) -> Result<()> {
+    let checkpoint = args
+        .out
+        .join(format!("{}.checkpoint.safetensors", args.name));
+    let mut args = if args.resume {
+        resumed_settings(&checkpoint, args)?
+    } else {
+        args
+    };
     // Fixed now, so a checkpoint resumes with the schedule it started with.
     args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
     if args.low_res_side < 16 || args.low_res_side > INPUT_SIZE {
@@ -154,9 +163,6 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
     let val_files = limited(FileList::scan(&val_dir)?, args.limit);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let checkpoint = args
-        .out
-        .join(format!("{}.checkpoint.safetensors", args.name));
 
     let started = Instant::now();
     let train = load_split("Training", &train_files);
@@ -198,14 +204,7 @@ pub fn run(mut args: TrainArgs, command: String) -> Result<()> {
     };
     progress.commands.push(command.clone());
     if args.resume {
-        // The run's own settings win, except how long to run, so a run can be extended.
-        let epochs = args.epochs;
-        progress.args = TrainArgs {
-            resume: true,
-            epochs,
-            stop_after_batches: args.stop_after_batches,
-            ..progress.args
-        };
+        progress.args = args.clone();
         println!(
             "resuming at epoch {} batch {}",
             progress.epoch + 1,
@@ -507,6 +506,37 @@ fn save_checkpoint(
     })
 }
 
+/// The settings of a resumed run: its own (data, images per class, schedule, …), except
+/// where it is written (`--out`, `--name`, which found its checkpoint: the folder may have
+/// moved) and how long it runs (`--epochs`, so a run can be extended).
+fn resumed_settings(checkpoint: &Path, given: TrainArgs) -> Result<TrainArgs> {
+    let saved = checkpoint_progress(&read_checkpoint(checkpoint)?)?.args;
+    Ok(TrainArgs {
+        out: given.out,
+        name: given.name,
+        epochs: given.epochs,
+        resume: true,
+        stop_after_batches: given.stop_after_batches,
+        ..saved
+    })
+}
+
+fn read_checkpoint(path: &Path) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        bail!("no checkpoint to resume at {}", path.display());
+    }
+    candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("reading checkpoint {}", path.display()))
+}
+
+fn checkpoint_progress(tensors: &HashMap<String, Tensor>) -> Result<Progress> {
+    let meta = tensors
+        .get("meta.json")
+        .context("checkpoint has no meta.json")?
+        .to_vec1::<u8>()?;
+    serde_json::from_slice(&meta).context("checkpoint metadata")
+}
+
 /// Loads a checkpoint into the model and optimiser; returns the progress and the best
 /// epoch's weights.
 fn restore(
@@ -514,16 +544,8 @@ fn restore(
     varmap: &VarMap,
     optimizer: &mut AdamW,
 ) -> Result<(Progress, HashMap<String, Tensor>)> {
-    if !path.exists() {
-        bail!("no checkpoint to resume at {}", path.display());
-    }
-    let tensors = candle_core::safetensors::load(path, &Device::Cpu)
-        .with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let meta = tensors
-        .get("meta.json")
-        .context("checkpoint has no meta.json")?
-        .to_vec1::<u8>()?;
-    let progress: Progress = serde_json::from_slice(&meta).context("checkpoint metadata")?;
+    let tensors = read_checkpoint(path)?;
+    let progress = checkpoint_progress(&tensors)?;
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
         let saved = tensors
             .get(name)

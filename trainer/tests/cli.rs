@@ -257,23 +257,44 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let data = dir.path().join("data");
     small_dataset(&data, 100, 50);
     let out = dir.path().join("out");
-    let common = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--name",
-        "r",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "32",
-        "--low-res-epochs",
-        "1",
-    ];
-    // 200 images / 32 = 7 batches per epoch: stop in the middle of epoch 2.
-    let first = genderlens(&[&common[..], &["--stop-after-batches", "10"]].concat());
+    let args = |out: &Path| {
+        [
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--name",
+            "r",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, extra: &[&str]| {
+        let all: Vec<&str> = args
+            .iter()
+            .map(|s| s.as_str())
+            .chain(extra.iter().copied())
+            .collect();
+        genderlens(&all)
+    };
+    // 2 × 60 training images / 32 = 4 batches per epoch: stop in the middle of epoch 2.
+    let first = run(
+        args(&out),
+        &[
+            "--limit",
+            "60",
+            "--low-res-epochs",
+            "1",
+            "--stop-after-batches",
+            "6",
+        ],
+    );
     assert_eq!(
         first.status.code(),
         Some(130),
@@ -285,13 +306,23 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         !out.join("r.safetensors").exists(),
         "no model before the run finishes"
     );
+    // The run's folder moved, and the command repeats only where and how long: the run
+    // keeps its own settings (60 images per class, a small-face first epoch).
+    let moved = dir.path().join("moved");
+    std::fs::rename(&out, &moved).unwrap();
     let resumed_at = std::time::Instant::now();
-    let second = genderlens(&[&common[..], &["--resume"]].concat());
+    let second = run(args(&moved), &["--resume"]);
     let second_process = resumed_at.elapsed().as_secs_f64();
     assert_success(&second);
-    assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 3"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 2"));
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("r.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(moved.join("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["data"]["training"]["used"], 120,
+        "{}",
+        report["data"]
+    );
+    assert_eq!(report["settings"]["out"], moved.to_str().unwrap());
     let history = report["history"].as_array().unwrap();
     assert_eq!(history.len(), 2, "epochs 1 and 2, none repeated or lost");
     assert_eq!(history[1]["epoch"], 2);
