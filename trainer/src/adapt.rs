@@ -20,8 +20,8 @@ use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::report::{faces_ece, group_rows, print_table, GroupRow};
 use crate::train::{
-    compact_weights, interrupted, learning_rate, limited, make_batch, smoothed_cross_entropy,
-    snapshot, trainable, update_model_json, watch_ctrl_c, write_atomically, STORED_AS,
+    compact_weights, interrupted, learning_rate, limited, make_batch, snapshot, train_step,
+    trainable, update_model_json, watch_ctrl_c, write_atomically, BatchTotals, STORED_AS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -422,7 +422,7 @@ fn fine_tune(
     );
     bar.set_prefix(label.to_string());
     let started = Instant::now();
-    let (mut loss_sum, mut correct, mut seen) = (0f64, 0usize, 0usize);
+    let mut totals = BatchTotals::default();
     for step in 0..args.steps {
         if interrupted() {
             bar.abandon_with_message("interrupted");
@@ -447,23 +447,15 @@ fn fine_tune(
             &device,
         )?;
         optimizer.lr = learning_rate(args.lr, step, args.steps / 20, args.steps);
-        let output = net.forward_t(&inputs, true)?;
-        let loss = smoothed_cross_entropy(&output, &targets, args.label_smoothing)?;
-        optimizer.step(&loss.backward()?)?;
-        let predicted = output.argmax(1)?.to_vec1::<u32>()?;
-        correct += predicted
-            .iter()
-            .zip(targets.to_vec1::<u32>()?)
-            .filter(|(p, t)| **p == *t)
-            .count();
-        loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
-        seen += indices.len();
-        bar.set_message(format!(
-            "loss {:.3} acc {:.1}% {:.0} img/s",
-            loss_sum / seen as f64,
-            100.0 * correct as f64 / seen as f64,
-            seen as f64 / started.elapsed().as_secs_f64()
-        ));
+        train_step(
+            &net,
+            &mut optimizer,
+            &inputs,
+            &targets,
+            args.label_smoothing,
+            &mut totals,
+        )?;
+        bar.set_message(totals.message(started.elapsed().as_secs_f64()));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -471,7 +463,7 @@ fn fine_tune(
         "{label}: {} steps in {:.0} s, train loss {:.4}",
         args.steps,
         started.elapsed().as_secs_f64(),
-        loss_sum / seen.max(1) as f64
+        totals.mean_loss()
     );
     Ok(Some(snapshot(&varmap)?))
 }

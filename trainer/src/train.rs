@@ -236,7 +236,12 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         order.shuffle(&mut StdRng::seed_from_u64(args.seed ^ (epoch as u64) << 32));
         let bar = epoch_bar(epoch, args.epochs, batches_per_epoch);
         bar.set_position(progress.batch as u64);
-        let (mut loss_sum, mut correct, mut seen, seconds_before) = progress.partial;
+        let (loss_sum, correct, seen, seconds_before) = progress.partial;
+        let mut totals = BatchTotals {
+            loss_sum,
+            correct,
+            seen,
+        };
         let epoch_start = Instant::now();
 
         for batch_index in progress.batch..batches_per_epoch {
@@ -252,22 +257,16 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
                 &device,
             )?;
             optimizer.lr = learning_rate(args.lr, optimizer.step, warmup_steps, total_steps);
-            let logits = net.forward_t(&inputs, true)?;
-            let loss = smoothed_cross_entropy(&logits, &targets, args.label_smoothing)?;
-            optimizer.step(&loss.backward()?)?;
-
-            let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
-            let truth = targets.to_vec1::<u32>()?;
-            correct += predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
-            loss_sum += loss.to_scalar::<f32>()? as f64 * indices.len() as f64;
-            seen += indices.len();
+            train_step(
+                &net,
+                &mut optimizer,
+                &inputs,
+                &targets,
+                args.label_smoothing,
+                &mut totals,
+            )?;
             let elapsed = seconds_before + epoch_start.elapsed().as_secs_f64();
-            bar.set_message(format!(
-                "loss {:.3} acc {:.1}% {:.0} img/s",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-                seen as f64 / elapsed
-            ));
+            bar.set_message(totals.message(elapsed));
             bar.inc(1);
             batches_run += 1;
             if bar.is_hidden() && (batch_index + 1) % (batches_per_epoch / 10).max(1) == 0 {
@@ -286,7 +285,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             if stop_requested {
                 progress.batch = batch_index + 1;
                 progress.optimizer_step = optimizer.step;
-                progress.partial = (loss_sum, correct, seen, elapsed);
+                progress.partial = (totals.loss_sum, totals.correct, totals.seen, elapsed);
                 progress.wall_seconds = wall.seconds();
                 save_checkpoint(&checkpoint, &varmap, &best_weights, &optimizer, &progress)?;
                 bar.abandon_with_message("interrupted");
@@ -301,12 +300,12 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         let record = EpochRecord {
             epoch: epoch + 1,
             input_side: side,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_loss: totals.mean_loss(),
+            train_accuracy: totals.accuracy(),
             val_loss,
             val_accuracy: val_metrics.accuracy,
             seconds,
-            images_per_second: seen as f64 / seconds,
+            images_per_second: totals.seen as f64 / seconds,
         };
         let summary = format!(
             "epoch {}/{} ({} px): train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
@@ -465,6 +464,56 @@ pub(crate) fn make_batch(
         square_faces_to_tensor(&faces, side, device)?,
         Tensor::from_vec(labels, n, device)?,
     ))
+}
+
+/// Loss and accuracy summed over the training batches of an epoch (or a fine-tuning run).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BatchTotals {
+    /// Mean batch loss times batch size, summed.
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+}
+
+impl BatchTotals {
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
+    }
+
+    /// The progress bar's message after `seconds` of steps.
+    pub fn message(&self, seconds: f64) -> String {
+        format!(
+            "loss {:.3} acc {:.1}% {:.0} img/s",
+            self.mean_loss(),
+            100.0 * self.accuracy(),
+            self.seen as f64 / seconds
+        )
+    }
+}
+
+/// One optimiser step on a batch (forward in training mode, smoothed cross-entropy,
+/// backward, AdamW at the optimiser's current learning rate), counted into `totals`.
+pub(crate) fn train_step(
+    net: &GenderNet,
+    optimizer: &mut AdamW,
+    inputs: &Tensor,
+    targets: &Tensor,
+    label_smoothing: f64,
+    totals: &mut BatchTotals,
+) -> Result<()> {
+    let logits = net.forward_t(inputs, true)?;
+    let loss = smoothed_cross_entropy(&logits, targets, label_smoothing)?;
+    optimizer.step(&loss.backward()?)?;
+    let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
+    let truth = targets.to_vec1::<u32>()?;
+    totals.correct += predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();
+    totals.loss_sum += loss.to_scalar::<f32>()? as f64 * truth.len() as f64;
+    totals.seen += truth.len();
+    Ok(())
 }
 
 /// Cross-entropy against targets smoothed towards the uniform distribution.
