@@ -11,6 +11,30 @@ fn genderlens(args: &[&str]) -> Output {
         .expect("run genderlens")
 }
 
+/// `genderlens train` on `data`, written to `out` under `name` in batches of 32, then `extra`.
+fn train_args(data: &Path, out: &Path, name: &str, extra: &[&str]) -> Vec<String> {
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    [
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--name",
+        name,
+        "--batch-size",
+        "32",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run_genderlens(args: &[String]) -> Output {
+    genderlens(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+}
+
 fn last_json_line(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_else(|| {
@@ -257,35 +281,17 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let data = dir.path().join("data");
     small_dataset(&data, 100, 50);
     let out = dir.path().join("out");
-    let args = |out: &Path| {
-        [
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--name",
+    let train = |out: &Path, extra: &[&str]| {
+        run_genderlens(&train_args(
+            &data,
+            out,
             "r",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>, extra: &[&str]| {
-        let all: Vec<&str> = args
-            .iter()
-            .map(|s| s.as_str())
-            .chain(extra.iter().copied())
-            .collect();
-        genderlens(&all)
+            &[&["--epochs", "2"], extra].concat(),
+        ))
     };
     // 2 × 60 training images / 32 = 4 batches per epoch: stop in the middle of epoch 2.
-    let first = run(
-        args(&out),
+    let first = train(
+        &out,
         &[
             "--limit",
             "60",
@@ -311,7 +317,7 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
     let moved = dir.path().join("moved");
     std::fs::rename(&out, &moved).unwrap();
     let resumed_at = std::time::Instant::now();
-    let second = run(args(&moved), &["--resume"]);
+    let second = train(&moved, &["--resume"]);
     let second_process = resumed_at.elapsed().as_secs_f64();
     assert_success(&second);
     assert!(String::from_utf8_lossy(&second.stdout).contains("resuming at epoch 2 batch 2"));
@@ -382,24 +388,7 @@ fn a_killed_run_resumes_without_losing_a_completed_epoch() {
     let data = dir.path().join("data");
     small_dataset(&data, 60, 30);
     let out = dir.path().join("out");
-    let args = |epochs: &str| {
-        [
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--name",
-            "k",
-            "--batch-size",
-            "32",
-            "--epochs",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([epochs.to_string()])
-        .collect::<Vec<_>>()
-    };
+    let args = |epochs: &str| train_args(&data, &out, "k", &["--epochs", epochs]);
     // Far more epochs than it gets: SIGKILL right after the second epoch's summary line.
     let mut child = Command::new(env!("CARGO_BIN_EXE_genderlens"))
         .args(args("50"))
@@ -424,9 +413,7 @@ fn a_killed_run_resumes_without_losing_a_completed_epoch() {
         "no model from a killed run"
     );
 
-    let mut resume_args = args("3");
-    resume_args.push("--resume".into());
-    let resumed = genderlens(&resume_args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let resumed = run_genderlens(&[args("3"), vec!["--resume".into()]].concat());
     assert_success(&resumed);
     assert!(
         String::from_utf8_lossy(&resumed.stdout).contains("resuming at epoch 3 batch 0"),
