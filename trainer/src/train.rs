@@ -144,10 +144,15 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let checkpoint = args
         .out
         .join(format!("{}.checkpoint.safetensors", args.name));
-    let mut args = if args.resume {
-        resumed_settings(&checkpoint, args)?
+    // Read once: the settings come first (they choose the data), the tensors later.
+    let saved = if args.resume {
+        Some(read_checkpoint(&checkpoint)?)
     } else {
-        args
+        None
+    };
+    let mut args = match &saved {
+        Some(tensors) => resumed_settings(tensors, args)?,
+        None => args,
     };
     // Fixed now, so a checkpoint resumes with the schedule it started with.
     args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
@@ -182,8 +187,8 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
     let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
     let mut best_weights = snapshot(&varmap)?;
-    let mut progress = if args.resume {
-        let (progress, best) = restore(&checkpoint, &varmap, &mut optimizer)?;
+    let mut progress = if let Some(tensors) = saved {
+        let (progress, best) = restore(&tensors, &varmap, &mut optimizer)?;
         if !best.is_empty() {
             best_weights = best; // checkpoints from before best weights were kept lack them
         }
@@ -558,8 +563,8 @@ fn save_checkpoint(
 /// The settings of a resumed run: its own (data, images per class, schedule, …), except
 /// where it is written (`--out`, `--name`, which found its checkpoint: the folder may have
 /// moved) and how long it runs (`--epochs`, so a run can be extended).
-fn resumed_settings(checkpoint: &Path, given: TrainArgs) -> Result<TrainArgs> {
-    let saved = checkpoint_progress(&read_checkpoint(checkpoint)?)?.args;
+fn resumed_settings(checkpoint: &HashMap<String, Tensor>, given: TrainArgs) -> Result<TrainArgs> {
+    let saved = checkpoint_progress(checkpoint)?.args;
     Ok(TrainArgs {
         out: given.out,
         name: given.name,
@@ -589,12 +594,11 @@ fn checkpoint_progress(tensors: &HashMap<String, Tensor>) -> Result<Progress> {
 /// Loads a checkpoint into the model and optimiser; returns the progress and the best
 /// epoch's weights.
 fn restore(
-    path: &Path,
+    tensors: &HashMap<String, Tensor>,
     varmap: &VarMap,
     optimizer: &mut AdamW,
 ) -> Result<(Progress, HashMap<String, Tensor>)> {
-    let tensors = read_checkpoint(path)?;
-    let progress = checkpoint_progress(&tensors)?;
+    let progress = checkpoint_progress(tensors)?;
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
         let saved = tensors
             .get(name)
@@ -602,7 +606,7 @@ fn restore(
         var.set(saved)
             .with_context(|| format!("checkpoint tensor {name}"))?;
     }
-    optimizer.load_state(&tensors, progress.optimizer_step)?;
+    optimizer.load_state(tensors, progress.optimizer_step)?;
     let best = tensors
         .iter()
         .filter_map(|(name, t)| Some((name.strip_prefix(BEST_PREFIX)?.to_string(), t.clone())))
