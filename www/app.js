@@ -207,11 +207,15 @@ function handleFiles(files, inference) {
   progressEl.max = list.length;
   progressEl.value = 0;
   for (const file of list) {
-    queue = queue.then(() => processFile(file, inference)).finally(() => {
-      progressEl.value += 1;
-      setStatus(`Processed ${progressEl.value} of ${list.length}.`);
-      if (progressEl.value >= list.length) progressEl.hidden = true;
-    });
+    queue = queue
+      .then(() => processFile(file, inference))
+      // A failure while showing one file's result must not stop the files after it.
+      .catch((e) => renderError(file, e.message))
+      .finally(() => {
+        progressEl.value += 1;
+        setStatus(`Processed ${progressEl.value} of ${list.length}.`);
+        if (progressEl.value >= list.length) progressEl.hidden = true;
+      });
   }
 }
 

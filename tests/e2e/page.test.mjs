@@ -189,6 +189,25 @@ test('a text file gives an error and the page stays usable', async () => {
   assertSameOrigin(requests);
 });
 
+test('a failure while showing one result does not stop the files after it', async () => {
+  const { page } = await openPage(browser);
+  // The next result card's canvas refuses to draw once.
+  await page.evaluate(() => {
+    const getContext = HTMLCanvasElement.prototype.getContext;
+    let failures = 1;
+    HTMLCanvasElement.prototype.getContext = function (...args) {
+      if (this.classList.contains('annotated') && failures-- > 0) throw new Error('the canvas failed');
+      return getContext.apply(this, args);
+    };
+  });
+  await dropFile(page, 'first.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'second.jpg', 'image/jpeg', utkFace);
+  await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 30_000 });
+  assert.match(await page.locator('#results > article.error-card').textContent(), /first\.jpg.*the canvas failed/s);
+  assert.equal(await page.locator('#results > article:not(.error-card) .name').textContent(), 'second.jpg');
+  await page.context().close();
+});
+
 test('the camera shows live boxes from a fake capture device', async () => {
   const y4m = path.join(tmp, 'face.y4m');
   const { page } = await openPage(browser);
