@@ -19,7 +19,7 @@ use std::path::Path;
 const RED: Rgb<u8> = Rgb([255, 0, 0]);
 const FIXTURE_WIDTH: u32 = 1024;
 /// The warm-up photo: this square of the 1024 px fixture, around one face of about 40 px
-/// (a man in the second row), with context for the detector.
+/// (a man in the front row), with context for the detector.
 const WARM_UP: (u32, u32, u32) = (389, 143, 72);
 const QUALITY: u8 = 88;
 
