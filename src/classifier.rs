@@ -2,11 +2,12 @@
 
 use crate::calibration::{self, TEMPERATURE_TENSOR};
 use crate::error::{candle_message, Error, Result};
-use crate::model::{load_from_safetensors, GenderNet};
+use crate::model::{load_from_tensors, GenderNet};
 use crate::preprocess::faces_to_tensor;
 use crate::weights::check_layout;
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use image::RgbImage;
+use std::collections::HashMap;
 
 #[cfg(embedded_model)]
 static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensors");
@@ -27,8 +28,11 @@ impl Classifier {
         let invalid = |e: candle_core::Error| {
             Error::Model(format!("cannot load weights: {}", candle_message(&e)))
         };
-        let net = load_from_safetensors(bytes, &device).map_err(invalid)?;
-        let temperature = read_temperature(bytes, &device).map_err(invalid)?;
+        // Parsed once: the network and the temperature come from the same tensors (on the
+        // browser's start-up path every pass over the file counts).
+        let stored = candle_core::safetensors::load_buffer(bytes, &device).map_err(invalid)?;
+        let temperature = read_temperature(&stored).map_err(invalid)?;
+        let net = load_from_tensors(stored, &device).map_err(invalid)?;
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(Error::Model(format!(
                 "cannot load weights: `{TEMPERATURE_TENSOR}` is {temperature}, not a positive number"
@@ -88,8 +92,7 @@ impl Classifier {
 /// browser's worker both take the same time (24 faces: 162 ms either way).
 const FACES_PER_PASS: usize = 1;
 
-fn read_temperature(bytes: &[u8], device: &Device) -> candle_core::Result<f32> {
-    let tensors = candle_core::safetensors::load_buffer(bytes, device)?;
+fn read_temperature(tensors: &HashMap<String, Tensor>) -> candle_core::Result<f32> {
     match tensors.get(TEMPERATURE_TENSOR) {
         Some(t) => t
             .to_dtype(candle_core::DType::F32)?

@@ -186,7 +186,15 @@ impl GenderNet {
 /// [`crate::quantize`]; f32 in memory, and the 8-bit convolutions also as the integer
 /// convolutions inference runs, see [`crate::int_conv`]).
 pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet> {
-    let stored = candle_core::safetensors::load_buffer(bytes, device)?;
+    load_from_tensors(
+        candle_core::safetensors::load_buffer(bytes, device)?,
+        device,
+    )
+}
+
+/// [`load_from_safetensors`] for a file already read into tensors (other entries, such as
+/// the calibration temperature, are ignored).
+pub fn load_from_tensors(stored: HashMap<String, Tensor>, device: &Device) -> Result<GenderNet> {
     let integer = integer_convolutions(&stored)?;
     let vb = VarBuilder::from_tensors(dequantize(stored)?, DType::F32, device);
     let mut net = GenderNet::new(vb)?;
