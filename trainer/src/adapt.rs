@@ -19,9 +19,10 @@ use crate::eval::Outcome;
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::report::{faces_ece, group_rows, print_table, GroupRow};
+use crate::schedule::learning_rate;
 use crate::train::{
-    compact_weights, interrupted, learning_rate, limited, make_batch, snapshot, train_step,
-    trainable, update_model_json, watch_ctrl_c, write_atomically, BatchTotals, STORED_AS,
+    compact_weights, interrupted, limited, make_batch, snapshot, train_step, trainable,
+    update_model_json, watch_ctrl_c, write_atomically, BatchTotals, STORED_AS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};

@@ -16,6 +16,7 @@ mod plots;
 mod predict;
 mod quantize_model;
 mod report;
+mod schedule;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -6,6 +6,7 @@ use crate::calibrate::{calibrate_weights, print_summary, CalibrationReport};
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
+use crate::schedule::{judge_epoch, learning_rate, EpochVerdict};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -41,9 +42,16 @@ pub struct TrainArgs {
     pub weight_decay: f64,
     #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f64,
-    /// Stop when the validation loss has not improved for this many epochs.
+    /// Stop when the validation loss has not improved for this many epochs, counting only
+    /// epochs that end below a tenth of the peak learning rate (earlier ones are too noisy).
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
+    /// Run the last N epochs with light augmentation (mild geometry and light, no grey,
+    /// washed-out or low-resolution faces): an experiment, off by default until a full run
+    /// has measured it (see models/README.md).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub light_epochs: usize,
     /// Run the first N epochs on faces shrunk to --low-res-side pixels (progressive
     /// resizing: 1.8x the images/s of full size at 48 px); the rest run at the network's
     /// full input size, which is what validation and the product use. Default: half of
@@ -100,6 +108,8 @@ struct Progress {
     batch: usize,
     optimizer_step: usize,
     history: Vec<EpochRecord>,
+    /// Infinite until an epoch is watched (see [`crate::schedule`]); JSON writes it as null.
+    #[serde(deserialize_with = "infinity_if_null")]
     best_val_loss: f64,
     epochs_without_improvement: usize,
     /// Partial sums of the interrupted epoch: (loss·n, correct, n, seconds).
@@ -110,6 +120,10 @@ struct Progress {
     /// Wall-clock seconds the run's earlier processes spent up to their last checkpoint.
     #[serde(default)]
     wall_seconds: f64,
+}
+
+fn infinity_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 fn full_input_side() -> usize {
@@ -223,7 +237,6 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     };
     watch_ctrl_c();
 
-    let augmentation = Augmentation::default();
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
     let total_steps = batches_per_epoch * args.epochs;
     let warmup_steps = (batches_per_epoch / 2).max(1);
@@ -232,6 +245,11 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     while progress.epoch < args.epochs {
         let epoch = progress.epoch;
         let low_res = epoch < args.low_res_epochs.unwrap_or(0);
+        let augmentation = if epoch + args.light_epochs >= args.epochs {
+            Augmentation::light()
+        } else {
+            Augmentation::default()
+        };
         let side = if low_res {
             args.low_res_side
         } else {
@@ -325,14 +343,23 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             record.images_per_second
         );
         progress.history.push(record);
-        if val_loss < progress.best_val_loss {
-            progress.best_val_loss = val_loss;
-            progress.epochs_without_improvement = 0;
-            best_weights = snapshot(&varmap)?;
-        } else if !low_res {
+        let lr_share = learning_rate(
+            1.0,
+            optimizer.step.saturating_sub(1),
+            warmup_steps,
+            total_steps,
+        );
+        match judge_epoch(lr_share, val_loss, progress.best_val_loss) {
+            EpochVerdict::Unwatched => {}
+            EpochVerdict::Best => {
+                progress.best_val_loss = val_loss;
+                progress.epochs_without_improvement = 0;
+                best_weights = snapshot(&varmap)?;
+            }
             // Low-resolution epochs are validated at full size, where they are not yet
             // adapted: they never count towards early stopping.
-            progress.epochs_without_improvement += 1;
+            EpochVerdict::NoBetter if low_res => {}
+            EpochVerdict::NoBetter => progress.epochs_without_improvement += 1,
         }
         progress.epoch += 1;
         progress.batch = 0;
@@ -429,14 +456,6 @@ pub(crate) fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
         .iter()
         .map(|(name, var)| (name.clone(), var.as_tensor().copy().expect("copy")))
         .collect())
-}
-
-pub(crate) fn learning_rate(peak: f64, step: usize, warmup: usize, total: usize) -> f64 {
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    let progress = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
-    peak * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
 }
 
 pub(crate) fn make_batch(
@@ -662,6 +681,8 @@ struct ModelReport<'a> {
     data: serde_json::Value,
     settings: &'a TrainArgs,
     augmentation: Augmentation,
+    /// The ranges of the last `settings.light_epochs` epochs (if any).
+    light_augmentation: Augmentation,
     epochs_run: usize,
     decode_seconds: f64,
     train_seconds: f64,
@@ -735,6 +756,7 @@ fn export(
         }),
         settings: args,
         augmentation: Augmentation::default(),
+        light_augmentation: Augmentation::light(),
         epochs_run: progress.history.len(),
         decode_seconds,
         train_seconds: progress.history.iter().map(|r| r.seconds).sum(),
