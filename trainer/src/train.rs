@@ -47,8 +47,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
     /// Run the last N epochs with light augmentation (mild geometry and light, no grey,
-    /// washed-out or low-resolution faces): an experiment, off by default until a full run
-    /// has measured it (see models/README.md).
+    /// washed-out or low-resolution faces). Off by default: a 12-epoch run with 3 light
+    /// epochs scored 97.45 % against 97.54 % without (models/README.md).
     #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub light_epochs: usize,
