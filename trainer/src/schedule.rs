@@ -32,12 +32,9 @@ pub enum EpochVerdict {
 }
 
 /// Judges an epoch that ended at `lr_share` of the peak learning rate with `val_loss`,
-/// against the best loss of the watched epochs before it.
-pub fn judge_epoch(lr_share: f64, val_loss: f64, best_val_loss: f64) -> EpochVerdict {
-    judge_epoch_watched_below(EARLY_STOPPING_LR_SHARE, lr_share, val_loss, best_val_loss)
-}
-
-fn judge_epoch_watched_below(
+/// against the best loss of the watched epochs before it; epochs above `watch_below`
+/// ([`EARLY_STOPPING_LR_SHARE`] in training) are not watched.
+pub fn judge_epoch(
     watch_below: f64,
     lr_share: f64,
     val_loss: f64,
@@ -63,8 +60,9 @@ mod tests {
         0.1093, 0.1182, 0.1116, 0.1190, 0.1113, 0.1134, 0.1147, 0.1093, 0.1105, 0.1082, 0.1081,
     ];
 
-    /// The same command without `--patience` and with the last four epochs lightly augmented,
-    /// the same day: stopped after epoch 19 when watched below a quarter of the peak.
+    /// The same command without `--patience` and with the last four epochs lightly augmented
+    /// (`--light-epochs 4`), the same day: stopped after epoch 19 when watched below a
+    /// quarter of the peak.
     const RUN_22_LIGHT_TAIL: [f64; 19] = [
         0.3987, 0.5162, 0.2686, 0.2648, 0.2868, 0.2526, 0.2412, 0.2547, 0.2511, 0.2625, 0.2241,
         0.1084, 0.1170, 0.1153, 0.1210, 0.1105, 0.1150, 0.1150, 0.1147,
@@ -79,7 +77,7 @@ mod tests {
         let (mut best, mut best_epoch, mut bad) = (f64::INFINITY, 0, 0);
         for (i, &loss) in losses.iter().enumerate() {
             let share = learning_rate(1.0, (i + 1) * batches - 1, warmup, total);
-            match judge_epoch_watched_below(watch_below, share, loss, best) {
+            match judge_epoch(watch_below, share, loss, best) {
                 EpochVerdict::Unwatched => {}
                 EpochVerdict::Best => (best, best_epoch, bad) = (loss, i + 1, 0),
                 EpochVerdict::NoBetter if i < 11 => {}

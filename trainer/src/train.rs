@@ -6,7 +6,7 @@ use crate::calibrate::{calibrate_weights, print_summary, CalibrationReport};
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
-use crate::schedule::{judge_epoch, learning_rate, EpochVerdict};
+use crate::schedule::{judge_epoch, learning_rate, EpochVerdict, EARLY_STOPPING_LR_SHARE};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
@@ -349,7 +349,12 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             warmup_steps,
             total_steps,
         );
-        match judge_epoch(lr_share, val_loss, progress.best_val_loss) {
+        match judge_epoch(
+            EARLY_STOPPING_LR_SHARE,
+            lr_share,
+            val_loss,
+            progress.best_val_loss,
+        ) {
             EpochVerdict::Unwatched => {}
             EpochVerdict::Best => {
                 progress.best_val_loss = val_loss;
