@@ -1,6 +1,6 @@
 // Embeds the trained classifier when `models/genderlens.safetensors` exists, so a fresh
 // checkout can still build the trainer that produces it; packs the SeetaFace detector model
-// with f16 numbers (see `src/seeta_format.rs`).
+// with 8-bit boosted-classifier weights (see `src/seeta_format.rs`).
 #[path = "src/seeta_format.rs"]
 mod seeta_format;
 
@@ -19,9 +19,9 @@ fn main() {
     let packed = seeta_format::transcode(
         &original,
         seeta_format::Floats::F32,
-        seeta_format::Floats::F16,
+        seeta_format::Floats::Q8,
     )
     .expect("the SeetaFace model parses");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out.join("seeta_fd_frontal_f16.bin"), packed).expect("writing OUT_DIR");
+    std::fs::write(out.join("seeta_fd_frontal_q8.bin"), packed).expect("writing OUT_DIR");
 }

@@ -6,9 +6,8 @@ use image::{GrayImage, RgbImage};
 use serde::Serialize;
 
 /// SeetaFace frontal detector model, BSD-2-Clause (see `assets/SEETAFACE-LICENSE`), packed
-/// with f16 numbers by the build script.
-static SEETA_MODEL_F16: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_f16.bin"));
+/// with 8-bit boosted-classifier weights by the build script.
+static SEETA_MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seeta_fd_frontal_q8.bin"));
 
 /// A detected face in the coordinates of the image given to [`FaceDetector::detect`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -27,8 +26,8 @@ pub struct FaceDetector {
 
 impl FaceDetector {
     pub fn new() -> Self {
-        // Read with its f16 numbers as they are: no unpacked f32 copy of the stream first.
-        let model = face_detector::read_model_with_floats(SEETA_MODEL_F16, Floats::F16)
+        // Read with its packed numbers as they are: no unpacked f32 copy of the stream first.
+        let model = face_detector::read_model_with_floats(SEETA_MODEL, Floats::Q8)
             .expect("the build script packed a valid model");
         Self::with_model(model)
     }
@@ -109,8 +108,8 @@ mod tests {
     use crate::seeta_format::transcode;
 
     #[test]
-    fn the_f16_model_read_directly_finds_what_its_unpacked_f32_copy_finds() {
-        let unpacked = transcode(SEETA_MODEL_F16, Floats::F16, Floats::F32).unwrap();
+    fn the_packed_model_read_directly_finds_what_its_unpacked_f32_copy_finds() {
+        let unpacked = transcode(SEETA_MODEL, Floats::Q8, Floats::F32).unwrap();
         let mut reference =
             FaceDetector::with_model(face_detector::read_model(&unpacked[..]).unwrap());
         let photo = image::load_from_memory(include_bytes!("../tests/fixtures/solvay-1927.jpg"))
