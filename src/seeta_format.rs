@@ -73,11 +73,11 @@ impl Transcoder<'_> {
     /// Rewrites `rows` weight rows of `len` numbers each (in 8 bits: a scale per row).
     fn weights(&mut self, rows: usize, len: usize) -> Result<(), String> {
         let values = if self.from == Floats::Q8 {
-            let mut values = Vec::with_capacity(rows * len);
-            for _ in 0..rows {
+            let mut values = vec![0.0; rows * len];
+            for row in values.chunks_exact_mut(len) {
                 let scale = f32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
-                let row = self.take(len)?;
-                values.extend(row.iter().map(|&q| f32::from(q as i8) * scale));
+                let quantised: Vec<i8> = self.take(len)?.iter().map(|&q| q as i8).collect();
+                face_detector::dequantise(&quantised, scale, row);
             }
             values
         } else {

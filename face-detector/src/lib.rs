@@ -39,7 +39,7 @@ pub mod model;
 pub use crate::common::FaceInfo;
 pub use crate::common::ImageData;
 pub use crate::common::Rectangle;
-pub use crate::model::{load_model, read_model, read_model_with_floats, Floats, Model};
+pub use crate::model::{dequantise, load_model, read_model, read_model_with_floats, Floats, Model};
 
 use crate::detector::FuStDetector;
 use std::io;

@@ -182,7 +182,7 @@ impl<R: io::Read> ModelReader<R> {
         let thresh = self.read_f32s(num_base_classifier as usize)?;
 
         for i in 0..num_base_classifier {
-            let weights = self.read_weight_rows(1, num_bin as usize + 1)?;
+            let weights = self.read_bin_weights(num_bin as usize + 1)?;
             classifier.add_base_classifier(weights, thresh[i as usize]);
         }
 
@@ -251,24 +251,24 @@ impl<R: io::Read> ModelReader<R> {
         Ok(values)
     }
 
-    /// `rows` weight rows of `len` numbers each, in one vector.
-    fn read_weight_rows(&mut self, rows: usize, len: usize) -> Result<Vec<f32>, io::Error> {
+    /// One boosted classifier's `n` bin weights (in a `Q8` stream: a scale, then n i8).
+    fn read_bin_weights(&mut self, n: usize) -> Result<Vec<f32>, io::Error> {
         if self.floats != Floats::Q8 {
-            return self.read_f32s(rows * len);
+            return self.read_f32s(n);
         }
-        let mut values = vec![0.0; rows * len];
-        let mut quantised = vec![0i8; len];
-        for row in values.chunks_exact_mut(len) {
-            let scale = self.reader.read_f32::<LittleEndian>()?;
-            self.reader.read_i8_into(&mut quantised)?;
-            dequantise(&quantised, scale, row);
-        }
+        let scale = self.reader.read_f32::<LittleEndian>()?;
+        let mut quantised = vec![0i8; n];
+        self.reader.read_i8_into(&mut quantised)?;
+        let mut values = vec![0.0; n];
+        dequantise(&quantised, scale, &mut values);
         Ok(values)
     }
 }
 
+/// The numbers a `Q8` row of 8-bit weights stands for; also what `transcode` in GenderLens
+/// unpacks them with, so the two cannot disagree.
 #[cfg_attr(target_arch = "wasm32", inline(never))]
-fn dequantise(quantised: &[i8], scale: f32, values: &mut [f32]) {
+pub fn dequantise(quantised: &[i8], scale: f32, values: &mut [f32]) {
     for (value, &q) in values.iter_mut().zip(quantised) {
         *value = f32::from(q) * scale;
     }
