@@ -22,7 +22,7 @@ use crate::report::{faces_ece, group_rows, print_table, GroupRow};
 use crate::schedule::learning_rate;
 use crate::train::{
     compact_weights, interrupted, limited, make_batch, snapshot, train_step, trainable,
-    update_model_json, watch_ctrl_c, write_atomically, BatchTotals, STORED_AS,
+    update_model_json, watch_ctrl_c, without_excluded, write_atomically, BatchTotals, STORED_AS,
 };
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -50,6 +50,9 @@ pub struct AdaptArgs {
     /// `Validation/` re-measures the model and refits its calibration.
     #[arg(long, default_value = "../shared/datasets/gender")]
     pub data: PathBuf,
+    /// Leave these `Training/` images out of the mixed batches (as `train --exclude`).
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
     #[arg(long, default_value = "genderlens")]
@@ -170,7 +173,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
             args.folds
         );
     }
-    let mut pool = load_limited(&args.data.join("Training"), args.limit)?;
+    let mut pool = load_limited(&args.data.join("Training"), &args.exclude, args.limit)?;
     let source_len = pool.len();
     for i in 0..target.crops.len() {
         pool.push(&target.crops.face(i), target.crops.labels[i]);
@@ -243,7 +246,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     };
     drop(pool);
     let model_path = export(&args, &weights)?;
-    let val = load_limited(&args.data.join("Validation"), args.limit)?;
+    let val = load_limited(&args.data.join("Validation"), &None, args.limit)?;
     let calibration = calibrate_weights(&model_path, &val, "Validation")?;
     print_summary(&calibration);
     let bytes = std::fs::read(&model_path)?;
@@ -338,11 +341,13 @@ fn fingerprint(args: &AdaptArgs, model: &[u8], target: &TargetFaces) -> Result<s
     }))
 }
 
-fn load_limited(dir: &std::path::Path, limit: Option<usize>) -> Result<FaceCache> {
-    let cache = FaceCache::load(
-        &limited(FileList::scan(dir)?, limit),
-        &ProgressBar::hidden(),
-    );
+fn load_limited(
+    dir: &std::path::Path,
+    exclude: &Option<PathBuf>,
+    limit: Option<usize>,
+) -> Result<FaceCache> {
+    let (files, _) = without_excluded(FileList::scan(dir)?, exclude)?;
+    let cache = FaceCache::load(&limited(files, limit), &ProgressBar::hidden());
     if cache.is_empty() {
         bail!("no readable images in {}", dir.display());
     }

@@ -1,15 +1,20 @@
 //! `genderlens eval DIR --mode crop|detect`: accuracy on a labelled folder
 //! (`DIR/female`, `DIR/male`).
 
+use crate::calibrate::cache_logits;
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::model_arg::ModelArg;
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
+use genderlens::calibration::p_male;
+use genderlens::model::CLASSES;
 use genderlens::Face;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::collections::HashSet;
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,6 +35,14 @@ pub struct EvalArgs {
     /// Print the metrics as one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
+    /// Write the misclassified images to this file, one tab-separated line each (file, true
+    /// class, predicted class, calibrated P(male)), the most confident mistakes first.
+    #[arg(long)]
+    pub mistakes: Option<PathBuf>,
+    /// List only the mistakes made with at least this calibrated confidence (0.5–1), e.g.
+    /// 0.9 for the suspected label errors of a training set.
+    #[arg(long, default_value_t = 0.5)]
+    pub mistakes_min_confidence: f32,
     #[command(flatten)]
     pub model: ModelArg,
 }
@@ -52,15 +65,13 @@ struct Report {
 pub fn run(args: EvalArgs) -> Result<()> {
     let files = FileList::scan(&args.dir)?;
     let start = Instant::now();
-    let (metrics, faces_found, unreadable) = match args.mode {
-        Mode::Crop => {
-            let classifier = args.model.classifier()?;
-            let cache = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
-            let (metrics, _) = evaluate_cache(classifier.net(), &cache, &Device::Cpu)?;
-            (metrics, cache.len(), cache.skipped.len())
-        }
+    let (metrics, faces_found, unreadable, judged) = match args.mode {
+        Mode::Crop => crop_mode(&files, &args.model)?,
         Mode::Detect => detect_mode(&files, &args.model)?,
     };
+    if let Some(path) = &args.mistakes {
+        write_mistakes(path, &judged, args.mistakes_min_confidence)?;
+    }
     let elapsed = start.elapsed().as_secs_f64();
     let report = Report {
         images: files.files.len(),
@@ -133,9 +144,68 @@ pub fn analyze_all(files: &FileList, model: &ModelArg) -> Result<Vec<Outcome>> {
         .collect())
 }
 
+/// One evaluated image: its file, true class and calibrated P(male) (`None`: no face found).
+type Judged<'a> = (&'a Path, u32, Option<f32>);
+
+/// Metrics of the classifier alone, each image taken as a face crop.
+fn crop_mode<'a>(
+    files: &'a FileList,
+    model: &ModelArg,
+) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
+    let classifier = model.classifier()?;
+    let cache = FaceCache::load(files, &indicatif::ProgressBar::hidden());
+    let (metrics, _) = evaluate_cache(classifier.net(), &cache, &Device::Cpu)?;
+    // The cache keeps the readable files in list order.
+    let skipped: HashSet<&Path> = cache.skipped.iter().map(|(p, _)| p.as_path()).collect();
+    let logits = cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?;
+    let judged = files
+        .files
+        .iter()
+        .filter(|(path, _)| !skipped.contains(path.as_path()))
+        .zip(logits)
+        .map(|((path, label), l)| {
+            (
+                path.as_path(),
+                *label,
+                Some(p_male(l, classifier.temperature())),
+            )
+        })
+        .collect();
+    Ok((metrics, cache.len(), cache.skipped.len(), judged))
+}
+
+/// The wrong answers among `judged` made with at least `min_confidence`, as tab-separated
+/// lines, most confident first; an image without a face (listed only at the default 0.5)
+/// comes last, with "none" as prediction and probability.
+fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result<()> {
+    if !(0.5..=1.0).contains(&min_confidence) {
+        bail!("--mistakes-min-confidence must be between 0.5 and 1, not {min_confidence}");
+    }
+    let confidence = |p: &Option<f32>| p.map_or(-1.0, |p| 0.5 + (p - 0.5).abs());
+    let mut wrong: Vec<&Judged> = judged
+        .iter()
+        .filter(|(_, truth, p)| p.is_none_or(|p| u32::from(p >= 0.5) != *truth))
+        .filter(|(_, _, p)| p.is_none() && min_confidence <= 0.5 || confidence(p) >= min_confidence)
+        .collect();
+    wrong.sort_by(|a, b| confidence(&b.2).total_cmp(&confidence(&a.2)));
+    let mut text = String::from("file\ttruth\tpredicted\tp_male\n");
+    for (file, truth, p) in wrong {
+        let (predicted, p) = match p {
+            Some(p) => (CLASSES[usize::from(*p >= 0.5)], format!("{p:.4}")),
+            None => ("none", "none".into()),
+        };
+        let truth = CLASSES[*truth as usize];
+        text += &format!("{}\t{truth}\t{predicted}\t{p}\n", file.display());
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// End-to-end metrics; an image without a face is counted as misclassified, also in the
 /// confusion matrix.
-fn detect_mode(files: &FileList, model: &ModelArg) -> Result<(Metrics, usize, usize)> {
+fn detect_mode<'a>(
+    files: &'a FileList,
+    model: &ModelArg,
+) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let outcomes = analyze_all(files, model)?;
     let truth: Vec<u32> = files.files.iter().map(|(_, label)| *label).collect();
     let predicted: Vec<u32> = outcomes
@@ -151,9 +221,22 @@ fn detect_mode(files: &FileList, model: &ModelArg) -> Result<(Metrics, usize, us
         .iter()
         .filter(|o| matches!(o, Outcome::Unreadable))
         .count();
+    let judged = files
+        .files
+        .iter()
+        .zip(&outcomes)
+        .map(|((path, label), outcome)| {
+            let p = match outcome {
+                Outcome::Face(face) => Some(face.p_male),
+                _ => None,
+            };
+            (path.as_path(), *label, p)
+        })
+        .collect();
     Ok((
         Metrics::from_predictions(&truth, &predicted),
         found,
         unreadable,
+        judged,
     ))
 }

@@ -10,6 +10,7 @@ mod calibrate;
 mod dataset;
 mod eval;
 mod evaluate;
+mod exclusions;
 mod metrics;
 mod model_arg;
 mod plots;

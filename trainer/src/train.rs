@@ -5,6 +5,7 @@ use crate::augment::Augmentation;
 use crate::calibrate::{calibrate_weights, print_summary, CalibrationReport};
 use crate::dataset::{FaceCache, FileList};
 use crate::evaluate::evaluate_cache;
+use crate::exclusions::Exclusions;
 use crate::metrics::Metrics;
 use crate::schedule::{judge_epoch, learning_rate, EpochVerdict, EARLY_STOPPING_LR_SHARE};
 use anyhow::{bail, Context, Result};
@@ -64,6 +65,12 @@ pub struct TrainArgs {
     pub low_res_side: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Leave these `Training/` images out: a list of paths (first tab-separated field of
+    /// each line, matched by class folder and file name), e.g. the suspected label errors
+    /// written by `genderlens eval DIR/Training --mistakes FILE --mistakes-min-confidence P`.
+    #[arg(long)]
+    #[serde(default)]
+    pub exclude: Option<PathBuf>,
     /// Use at most this many images per class and split (quick experiments, tests).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -178,7 +185,8 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     }
     let train_dir = args.data.join("Training");
     let val_dir = args.data.join("Validation");
-    let train_files = limited(FileList::scan(&train_dir)?, args.limit);
+    let (train_files, excluded) = without_excluded(FileList::scan(&train_dir)?, &args.exclude)?;
+    let train_files = limited(train_files, args.limit);
     let val_files = limited(FileList::scan(&val_dir)?, args.limit);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -391,6 +399,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         &progress,
         &train_files,
         &val_files,
+        excluded,
         &train,
         &val,
         decode_seconds,
@@ -399,6 +408,24 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     )?;
     std::fs::remove_file(&checkpoint).ok();
     Ok(())
+}
+
+/// `list` less the images named in the `--exclude` file, and how many those were.
+pub(crate) fn without_excluded(
+    list: FileList,
+    exclude: &Option<PathBuf>,
+) -> Result<(FileList, usize)> {
+    let Some(path) = exclude else {
+        return Ok((list, 0));
+    };
+    let exclusions = Exclusions::read(path)?;
+    let (list, removed) = exclusions.apply(list);
+    println!(
+        "Training: {removed} images left out ({} listed in {})",
+        exclusions.len(),
+        path.display()
+    );
+    Ok((list, removed))
 }
 
 pub(crate) fn limited(mut list: FileList, limit: Option<usize>) -> FileList {
@@ -722,6 +749,7 @@ fn export(
     progress: &Progress,
     train_files: &FileList,
     val_files: &FileList,
+    excluded: usize,
     train: &FaceCache,
     val: &FaceCache,
     decode_seconds: f64,
@@ -756,7 +784,7 @@ fn export(
         input_size: INPUT_SIZE,
         stage_channels: genderlens::model::STAGE_CHANNELS,
         data: serde_json::json!({
-            "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len()},
+            "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len(), "excluded": excluded},
             "validation": {"female": val_files.count(0), "male": val_files.count(1), "used": val.len(), "unreadable": val.skipped.len()},
         }),
         settings: args,

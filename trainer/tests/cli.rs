@@ -201,6 +201,94 @@ fn eval_of_a_folder_without_classes_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("female/"));
 }
 
+/// The tab-separated lines of an `eval --mistakes` file, header checked and removed.
+fn mistake_lines(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("file\ttruth\tpredicted\tp_male"));
+    lines
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn eval_lists_its_mistakes_and_training_can_leave_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    small_dataset(&data, 60, 20);
+    // Ten women filed as men: label errors the model should contradict with confidence.
+    let swapped = 10;
+    let mut women: Vec<PathBuf> = std::fs::read_dir(dataset("gender/Validation/female"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    women.sort();
+    for (i, woman) in women.iter().rev().take(swapped).enumerate() {
+        let link = data.join(format!("Training/male/swapped-{i}.jpg"));
+        std::os::unix::fs::symlink(woman, link).unwrap();
+    }
+    let training = data.join("Training");
+    let (all, confident) = (dir.path().join("all.tsv"), dir.path().join("confident.tsv"));
+    let eval = |list: &Path, min_confidence: &str| {
+        let output = genderlens(&[
+            "eval",
+            training.to_str().unwrap(),
+            "--json",
+            "--mistakes",
+            list.to_str().unwrap(),
+            "--mistakes-min-confidence",
+            min_confidence,
+        ]);
+        assert_success(&output);
+        last_json_line(&output)
+    };
+    let metrics = eval(&all, "0.5");
+    eval(&confident, "0.9");
+
+    // Every wrong answer is listed once, with the answer the confusion matrix counted.
+    let confusion: Vec<Vec<usize>> = serde_json::from_value(metrics["confusion"].clone()).unwrap();
+    let lines = mistake_lines(&all);
+    assert_eq!(lines.len(), confusion[0][1] + confusion[1][0]);
+    let confidence = |line: &Vec<String>| {
+        let p_male: f64 = line[3].parse().unwrap();
+        assert_eq!(line[2], if p_male >= 0.5 { "male" } else { "female" });
+        assert_ne!(line[1], line[2], "only mistakes are listed: {line:?}");
+        0.5 + (p_male - 0.5).abs()
+    };
+    let confidences: Vec<f64> = lines.iter().map(confidence).collect();
+    assert!(
+        confidences.windows(2).all(|w| w[0] >= w[1]),
+        "most confident first: {confidences:?}"
+    );
+    // The confident list is the head of the full one.
+    let head: Vec<Vec<String>> = lines
+        .iter()
+        .zip(&confidences)
+        .filter(|(_, &c)| c >= 0.9)
+        .map(|(l, _)| l.clone())
+        .collect();
+    assert_eq!(mistake_lines(&confident), head);
+    let caught = head.iter().filter(|l| l[0].contains("swapped-")).count();
+    assert!(caught >= 8, "{caught} of {swapped} swapped labels listed");
+
+    // Training leaves exactly the listed images out, and records how many.
+    let out = dir.path().join("out");
+    let args = train_args(
+        &data,
+        &out,
+        "clean",
+        &["--epochs", "1", "--exclude", confident.to_str().unwrap()],
+    );
+    assert_success(&run_genderlens(&args));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clean.json")).unwrap()).unwrap();
+    assert_eq!(report["data"]["training"]["excluded"], head.len());
+    assert_eq!(
+        report["data"]["training"]["used"],
+        120 + swapped - head.len()
+    );
+}
+
 #[test]
 fn training_learns_skips_bad_files_and_writes_the_model_report() {
     let dir = tempfile::tempdir().unwrap();
