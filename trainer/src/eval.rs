@@ -3,7 +3,6 @@
 
 use crate::calibrate::cache_logits;
 use crate::dataset::{FaceCache, FileList};
-use crate::evaluate::evaluate_cache;
 use crate::metrics::Metrics;
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
@@ -147,29 +146,29 @@ pub fn analyze_all(files: &FileList, model: &ModelArg) -> Result<Vec<Outcome>> {
 /// One evaluated image: its file, true class and calibrated P(male) (`None`: no face found).
 type Judged<'a> = (&'a Path, u32, Option<f32>);
 
-/// Metrics of the classifier alone, each image taken as a face crop.
+/// Metrics of the classifier alone, each image taken as a face crop (one pass of the
+/// network gives both the metrics and the per-image probabilities).
 fn crop_mode<'a>(
     files: &'a FileList,
     model: &ModelArg,
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
     let cache = FaceCache::load(files, &indicatif::ProgressBar::hidden());
-    let (metrics, _) = evaluate_cache(classifier.net(), &cache, &Device::Cpu)?;
+    let logits = cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?;
+    let p_males: Vec<f32> = logits
+        .into_iter()
+        .map(|l| p_male(l, classifier.temperature()))
+        .collect();
+    let predicted: Vec<u32> = p_males.iter().map(|&p| u32::from(p >= 0.5)).collect();
+    let metrics = Metrics::from_predictions(&cache.labels, &predicted);
     // The cache keeps the readable files in list order.
     let skipped: HashSet<&Path> = cache.skipped.iter().map(|(p, _)| p.as_path()).collect();
-    let logits = cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?;
     let judged = files
         .files
         .iter()
         .filter(|(path, _)| !skipped.contains(path.as_path()))
-        .zip(logits)
-        .map(|((path, label), l)| {
-            (
-                path.as_path(),
-                *label,
-                Some(p_male(l, classifier.temperature())),
-            )
-        })
+        .zip(p_males)
+        .map(|((path, label), p)| (path.as_path(), *label, Some(p)))
         .collect();
     Ok((metrics, cache.len(), cache.skipped.len(), judged))
 }
@@ -185,7 +184,9 @@ fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result
     let mut wrong: Vec<&Judged> = judged
         .iter()
         .filter(|(_, truth, p)| p.is_none_or(|p| u32::from(p >= 0.5) != *truth))
-        .filter(|(_, _, p)| p.is_none() && min_confidence <= 0.5 || confidence(p) >= min_confidence)
+        .filter(|(_, _, p)| {
+            (p.is_none() && min_confidence <= 0.5) || confidence(p) >= min_confidence
+        })
         .collect();
     wrong.sort_by(|a, b| confidence(&b.2).total_cmp(&confidence(&a.2)));
     let mut text = String::from("file\ttruth\tpredicted\tp_male\n");
