@@ -173,7 +173,11 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
             args.folds
         );
     }
-    let mut pool = load_limited(&args.data.join("Training"), &args.exclude, args.limit)?;
+    let mut pool = load_limited(
+        &args.data.join("Training"),
+        args.exclude.as_deref(),
+        args.limit,
+    )?;
     let source_len = pool.len();
     for i in 0..target.crops.len() {
         pool.push(&target.crops.face(i), target.crops.labels[i]);
@@ -246,7 +250,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     };
     drop(pool);
     let model_path = export(&args, &weights)?;
-    let val = load_limited(&args.data.join("Validation"), &None, args.limit)?;
+    let val = load_limited(&args.data.join("Validation"), None, args.limit)?;
     let calibration = calibrate_weights(&model_path, &val, "Validation")?;
     print_summary(&calibration);
     let bytes = std::fs::read(&model_path)?;
@@ -343,7 +347,7 @@ fn fingerprint(args: &AdaptArgs, model: &[u8], target: &TargetFaces) -> Result<s
 
 fn load_limited(
     dir: &std::path::Path,
-    exclude: &Option<PathBuf>,
+    exclude: Option<&std::path::Path>,
     limit: Option<usize>,
 ) -> Result<FaceCache> {
     let (files, _) = without_excluded(FileList::scan(dir)?, exclude)?;

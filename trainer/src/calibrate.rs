@@ -4,6 +4,7 @@
 //! an existing model; `train` does the same at export.
 
 use crate::dataset::{FaceCache, FileList};
+use crate::eval::class_of;
 use crate::train::{update_model_json, write_atomically};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
@@ -126,10 +127,7 @@ fn measure(logits: &[[f32; 2]], labels: &[u32], fitted_on: &str) -> CalibrationR
         .filter(|(&p, _)| verdict(p).label != genderlens::calibration::UNCERTAIN)
         .map(|(&p, &l)| (p, l))
         .collect();
-    let correct = certain
-        .iter()
-        .filter(|&&(p, l)| u32::from(p >= 0.5) == l)
-        .count();
+    let correct = certain.iter().filter(|&&(p, l)| class_of(p) == l).count();
     CalibrationReport {
         fitted_on: fitted_on.into(),
         images: labels.len(),
@@ -192,7 +190,7 @@ pub fn expected_calibration_error(p_male: &[f32], labels: &[u32], bins: usize) -
     let mut correct = vec![0usize; bins];
     let mut confidence = vec![0f64; bins];
     for (&p, &label) in p_male.iter().zip(labels) {
-        let predicted = u32::from(p >= 0.5);
+        let predicted = class_of(p);
         let conf = f64::from(if predicted == 1 { p } else { 1.0 - p });
         let bin = ((conf * bins as f64) as usize).min(bins - 1);
         count[bin] += 1;

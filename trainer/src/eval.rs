@@ -113,7 +113,7 @@ impl Outcome {
     /// The predicted class; an image without a face counts as wrong.
     pub fn predicted_or_wrong(&self, truth: u32) -> u32 {
         match self {
-            Outcome::Face(face) => u32::from(face.p_male >= 0.5),
+            Outcome::Face(face) => class_of(face.p_male),
             _ => 1 - truth,
         }
     }
@@ -143,7 +143,14 @@ pub fn analyze_all(files: &FileList, model: &ModelArg) -> Result<Vec<Outcome>> {
         .collect())
 }
 
-/// One evaluated image: its file, true class and calibrated P(male) (`None`: no face found).
+/// The class answered for a calibrated P(male): every count, list and confusion matrix of
+/// `eval` and `report` decides with this one rule.
+pub fn class_of(p_male: f32) -> u32 {
+    u32::from(p_male >= 0.5)
+}
+
+/// One evaluated image: its file, true class and calibrated P(male) (`None`: no face found
+/// or the file was unreadable).
 type Judged<'a> = (&'a Path, u32, Option<f32>);
 
 /// Metrics of the classifier alone, each image taken as a face crop (one pass of the
@@ -159,7 +166,7 @@ fn crop_mode<'a>(
         .into_iter()
         .map(|l| p_male(l, classifier.temperature()))
         .collect();
-    let predicted: Vec<u32> = p_males.iter().map(|&p| u32::from(p >= 0.5)).collect();
+    let predicted: Vec<u32> = p_males.iter().map(|&p| class_of(p)).collect();
     let metrics = Metrics::from_predictions(&cache.labels, &predicted);
     // The cache keeps the readable files in list order.
     let skipped: HashSet<&Path> = cache.skipped.iter().map(|(p, _)| p.as_path()).collect();
@@ -174,8 +181,8 @@ fn crop_mode<'a>(
 }
 
 /// The wrong answers among `judged` made with at least `min_confidence`, as tab-separated
-/// lines, most confident first; an image without a face (listed only at the default 0.5)
-/// comes last, with "none" as prediction and probability.
+/// lines, most confident first; an image without a face or an unreadable one (listed only
+/// at the default 0.5) comes last, with "none" as prediction and probability.
 fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result<()> {
     if !(0.5..=1.0).contains(&min_confidence) {
         bail!("--mistakes-min-confidence must be between 0.5 and 1, not {min_confidence}");
@@ -183,7 +190,7 @@ fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result
     let confidence = |p: &Option<f32>| p.map_or(-1.0, |p| 0.5 + (p - 0.5).abs());
     let mut wrong: Vec<&Judged> = judged
         .iter()
-        .filter(|(_, truth, p)| p.is_none_or(|p| u32::from(p >= 0.5) != *truth))
+        .filter(|(_, truth, p)| p.is_none_or(|p| class_of(p) != *truth))
         .filter(|(_, _, p)| {
             (p.is_none() && min_confidence <= 0.5) || confidence(p) >= min_confidence
         })
@@ -192,7 +199,7 @@ fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result
     let mut text = String::from("file\ttruth\tpredicted\tp_male\n");
     for (file, truth, p) in wrong {
         let (predicted, p) = match p {
-            Some(p) => (CLASSES[usize::from(*p >= 0.5)], format!("{p:.4}")),
+            Some(p) => (CLASSES[class_of(*p) as usize], format!("{p:.4}")),
             None => ("none", "none".into()),
         };
         let truth = CLASSES[*truth as usize];

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 /// The images named in an exclusion list.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Exclusions {
     names: HashSet<String>,
 }

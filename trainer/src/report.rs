@@ -5,7 +5,7 @@
 
 use crate::calibrate::{expected_calibration_error, ECE_BINS};
 use crate::dataset::FileList;
-use crate::eval::{analyze_all, Outcome};
+use crate::eval::{analyze_all, class_of, Outcome};
 use crate::model_arg::ModelArg;
 use anyhow::Result;
 use genderlens::calibration::UNCERTAIN;
@@ -110,7 +110,7 @@ fn row(group: &str, value: &str, members: &[&Labelled]) -> GroupRow {
         .collect();
     let certain_correct = certain
         .iter()
-        .filter(|(t, f)| u32::from(f.p_male >= 0.5) == *t)
+        .filter(|(t, f)| class_of(f.p_male) == *t)
         .count();
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     GroupRow {

@@ -185,7 +185,8 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     }
     let train_dir = args.data.join("Training");
     let val_dir = args.data.join("Validation");
-    let (train_files, excluded) = without_excluded(FileList::scan(&train_dir)?, &args.exclude)?;
+    let (train_files, excluded) =
+        without_excluded(FileList::scan(&train_dir)?, args.exclude.as_deref())?;
     let train_files = limited(train_files, args.limit);
     let val_files = limited(FileList::scan(&val_dir)?, args.limit);
     std::fs::create_dir_all(&args.out)
@@ -413,7 +414,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
 /// `list` less the images named in the `--exclude` file, and how many those were.
 pub(crate) fn without_excluded(
     list: FileList,
-    exclude: &Option<PathBuf>,
+    exclude: Option<&Path>,
 ) -> Result<(FileList, usize)> {
     let Some(path) = exclude else {
         return Ok((list, 0));
