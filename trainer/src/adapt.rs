@@ -7,12 +7,18 @@
 //! Those out-of-fold numbers are the ones to quote; the model exported at the end is then
 //! fine-tuned on all of DIR the same way.
 //!
+//! The adapted network may still err more on one sex than the other. One offset on its logits
+//! evens the two error rates out (see [`crate::balance`]): it is always fitted on the
+//! out-of-fold predictions and measured with offsets fitted without each fold, and `--balance`
+//! builds it into the exported model.
+//!
 //! Each finished fold is saved (see [`crate::adapt_progress`]): Ctrl-C or a killed process
 //! loses at most the fold it was in, and `--resume` continues.
 
 use crate::adam::AdamW;
 use crate::adapt_progress::{fnv1a, FoldProgress};
 use crate::augment::Augmentation;
+use crate::balance::{balancing_offset, nested_offsets, shifted, Scored};
 use crate::calibrate::{cache_logits, calibrate_weights, print_summary};
 use crate::dataset::{FaceCache, FileList};
 use crate::eval::Outcome;
@@ -83,6 +89,10 @@ pub struct AdaptArgs {
     /// Use at most this many `Training/` and `Validation/` images per class (tests).
     #[arg(long, hide = true)]
     pub limit: Option<usize>,
+    /// Move the exported model's decision boundary to where women and men of DIR are
+    /// misclassified equally often (measured out of fold either way).
+    #[arg(long)]
+    pub balance: bool,
     /// Continue an interrupted run with the same settings, --out and --name: the folds it
     /// finished are not run again.
     #[arg(long)]
@@ -95,8 +105,9 @@ pub struct AdaptArgs {
 /// Settings that may change between the processes of one run (where the result goes, how
 /// many folds to run now, resuming); every other one would make the saved folds differ.
 /// The starting model counts by its bytes, not its path.
-const RESUMABLE_SETTINGS: [&str; 6] = [
+const RESUMABLE_SETTINGS: [&str; 7] = [
     "model",
+    "balance",
     "out",
     "name",
     "only_folds",
@@ -115,10 +126,18 @@ struct CrossValidation {
     faces_found: usize,
     /// The starting model on the same images (it never saw any of them).
     before: Metrics,
-    /// Each image predicted by the fold model that did not train on it; no face counts
-    /// as wrong, as in `genderlens eval --mode detect`.
+    /// Each image predicted by the fold model that did not train on it, at the network's own
+    /// boundary; no face counts as wrong, as in `genderlens eval --mode detect`.
     after: Metrics,
-    /// `after` by sex, race and age band (temperature of the exported model).
+    /// `after` with each fold's logits moved by the offset fitted on the other folds: what a
+    /// model balanced on all folds does on photos it has not seen.
+    balanced: Metrics,
+    /// The offset of each fold, fitted on the others.
+    fold_offsets: Vec<f32>,
+    /// Whether the exported model is balanced: `groups` and `ece` then describe `balanced`,
+    /// otherwise `after`.
+    balance_applied: bool,
+    /// By sex, race and age band, as the exported model decides (its temperature).
     groups: Vec<GroupRow>,
     /// Expected calibration error of the out-of-fold probabilities (detected faces).
     ece: f64,
@@ -241,13 +260,32 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         held_out_logits[i].map(|_| base_logits[i])
     });
     let after = target_metrics(&target, all_folds, |i| held_out_logits[i]);
-    print_comparison(&before, &after);
+    let (fold_offsets, fitted_offset) =
+        decision_offsets(&target, held_out_logits, &fold_of, args.folds);
+    let balanced_logits =
+        |i: usize| held_out_logits[i].map(|l| shifted(l, fold_offsets[fold_of[i]]));
+    let balanced = target_metrics(&target, all_folds, balanced_logits);
+    print_comparison(&[
+        ("before", &before),
+        ("after (out of fold)", &after),
+        ("balanced (out of fold)", &balanced),
+    ]);
+    let offset = if args.balance { fitted_offset } else { 0.0 };
+    println!(
+        "balancing offset on the logit difference (male - female): {fitted_offset:+.3}, {}",
+        if args.balance {
+            "applied"
+        } else {
+            "not applied (--balance applies it)"
+        }
+    );
 
     let all: Vec<usize> = (source_len..pool.len()).collect();
     let Some(weights) = fine_tune(&args, &base_weights, &pool, source_len, &all, "all of DIR")?
     else {
         stop(&progress, args.folds);
     };
+    let weights = with_decision_offset(weights, offset)?;
     drop(pool);
     let model_path = export(&args, &weights)?;
     let val = load_limited(&args.data.join("Validation"), None, args.limit)?;
@@ -264,7 +302,11 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         validation.images
     );
 
-    let outcomes = outcomes(&target, |i| held_out_logits[i], calibration.temperature);
+    let outcomes = if args.balance {
+        outcomes(&target, balanced_logits, calibration.temperature)
+    } else {
+        outcomes(&target, |i| held_out_logits[i], calibration.temperature)
+    };
     // By group only when every image has its out-of-fold prediction.
     let (groups, ece) = if all_folds {
         let groups = group_rows(&target.files, &outcomes);
@@ -282,6 +324,9 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         faces_found: target.crops.len(),
         before,
         after,
+        balanced,
+        fold_offsets,
+        balance_applied: args.balance,
         groups,
         ece,
         seconds: cv_seconds,
@@ -292,6 +337,8 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         "from": args.model.display().to_string(),
         "settings": &args,
         "augmentation": Augmentation::default(),
+        "decision_offset": offset,
+        "balancing_offset": fitted_offset,
         "cross_validation": cross_validation,
         "seconds": seconds_before + started.elapsed().as_secs_f64(),
     });
@@ -538,8 +585,47 @@ fn outcomes(
     outcomes
 }
 
-fn print_comparison(before: &Metrics, after: &Metrics) {
-    for (name, m) in [("before", before), ("after (out of fold)", after)] {
+/// Each fold's offset (fitted without it) and the one fitted on every out-of-fold face.
+fn decision_offsets(
+    target: &TargetFaces,
+    logits: &[Option<[f32; 2]>],
+    fold_of: &[usize],
+    folds: usize,
+) -> (Vec<f32>, f32) {
+    let (faces, folds_of): (Vec<Scored>, Vec<usize>) = (0..target.crops.len())
+        .filter_map(|c| {
+            let l = logits[c]?;
+            Some(((l[1] - l[0], target.crops.labels[c]), fold_of[c]))
+        })
+        .unzip();
+    // Share of each class's images without a face: wrong whatever the offset.
+    let missed = [0, 1].map(|class| {
+        let images = target.files.files.iter().filter(|f| f.1 == class).count();
+        let found = target.crops.labels.iter().filter(|&&l| l == class).count();
+        (images - found) as f64 / images.max(1) as f64
+    });
+    (
+        nested_offsets(&faces, &folds_of, folds, missed),
+        balancing_offset(&faces, missed),
+    )
+}
+
+/// The weights with the offset added to the male logit's bias: the stored model applies it
+/// without any change to the inference code.
+fn with_decision_offset(
+    mut weights: HashMap<String, Tensor>,
+    offset: f32,
+) -> Result<HashMap<String, Tensor>> {
+    let bias = weights
+        .get("head.bias")
+        .context("the model lacks `head.bias`")?;
+    let moved = (bias + Tensor::new(&[0.0, offset], bias.device())?.to_dtype(bias.dtype())?)?;
+    weights.insert("head.bias".to_string(), moved);
+    Ok(weights)
+}
+
+fn print_comparison(rows: &[(&str, &Metrics)]) {
+    for &(name, m) in rows {
         println!(
             "{name}: accuracy {:.2}% (female {:.2}%, male {:.2}%) on {} images",
             100.0 * m.accuracy,
@@ -558,4 +644,29 @@ fn export(args: &AdaptArgs, weights: &HashMap<String, Tensor>) -> Result<PathBuf
         Ok(candle_core::safetensors::save(&stored, tmp)?)
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decision_offset_moves_only_the_male_logit() {
+        let weights = HashMap::from([
+            (
+                "head.bias".to_string(),
+                Tensor::new(&[0.25f32, -0.5], &Device::Cpu).unwrap(),
+            ),
+            (
+                "head.weight".to_string(),
+                Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap(),
+            ),
+        ]);
+        let moved = with_decision_offset(weights, -0.75).unwrap();
+        let bias: Vec<f32> = moved["head.bias"].to_vec1().unwrap();
+        assert_eq!(bias, [0.25, -1.25]);
+        let weight: Vec<Vec<f32>> = moved["head.weight"].to_vec2().unwrap();
+        assert_eq!(weight, [[1.0; 3], [1.0; 3]]);
+        assert!(with_decision_offset(HashMap::new(), 1.0).is_err());
+    }
 }

@@ -4,6 +4,7 @@ mod adam;
 mod adapt;
 mod adapt_progress;
 mod augment;
+mod balance;
 mod bench;
 mod bench_training;
 mod calibrate;

@@ -823,7 +823,8 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
     assert!(String::from_utf8_lossy(&output.stderr).contains("other settings"));
     assert!(progress.is_file());
 
-    let output = genderlens(&[&args[..], &["--resume"]].concat());
+    // Balancing changes nothing of the folds, so a resumed run may turn it on.
+    let output = genderlens(&[&args[..], &["--resume", "--balance"]].concat());
     assert_success(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for fold in ["fold 1/3", "fold 2/3"] {
@@ -841,7 +842,7 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
     assert_eq!(cv["images"], 25, "{cv}");
     let found = cv["faces_found"].as_u64().unwrap();
     assert!((22..=24).contains(&found), "faces found {found}");
-    for side in ["before", "after"] {
+    for side in ["before", "after", "balanced"] {
         // Every image is predicted once (by the fold model that did not train on it); the
         // unreadable file and images without a face count as wrong.
         let confusion: Vec<Vec<u64>> =
@@ -851,6 +852,14 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
         assert!(cv[side]["accuracy"].as_f64().unwrap() <= found as f64 / 25.0);
     }
     assert_eq!(cv["groups"][0]["images"], 25);
+    assert_eq!(cv["fold_offsets"].as_array().unwrap().len(), 3);
+    assert_eq!(cv["balance_applied"], true);
+    let adaptation = &report["adaptation"];
+    assert!(adaptation["balancing_offset"].as_f64().unwrap().is_finite());
+    assert_eq!(
+        adaptation["decision_offset"],
+        adaptation["balancing_offset"]
+    );
     // The base model's history stays; the adaptation is recorded after it.
     assert!(report["history"].as_array().is_some_and(|h| !h.is_empty()));
     let commands = report["commands"].as_array().unwrap();
@@ -866,7 +875,10 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
         2,
         "the interrupted and the resuming command"
     );
-    assert!(adapt_commands[1].as_str().unwrap().ends_with("--resume"));
+    assert!(adapt_commands[1]
+        .as_str()
+        .unwrap()
+        .ends_with("--resume --balance"));
     assert_eq!(report["validation"]["images"], 120);
     assert!(report["calibration"]["temperature"].as_f64().unwrap() > 0.0);
 
