@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 /// Input height and width in pixels (RGB). Face crops are resized to this.
 pub const INPUT_SIZE: usize = 64;
-/// Output channels of each stage.
+/// Output channels of each stage, unless a model says otherwise (`train --channels`; a stored
+/// model's widths are read from its weights).
 pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];
 /// Class order of the logits.
 pub const CLASSES: [&str; 2] = ["female", "male"];
@@ -119,10 +120,16 @@ pub struct GenderNet {
 }
 
 impl GenderNet {
+    /// The network with the default widths, [`STAGE_CHANNELS`].
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let mut stages = Vec::with_capacity(STAGE_CHANNELS.len());
+        Self::with_channels(vb, STAGE_CHANNELS)
+    }
+
+    /// The network with `channels` output channels in its four stages.
+    pub fn with_channels(vb: VarBuilder, channels: [usize; 4]) -> Result<Self> {
+        let mut stages = Vec::with_capacity(channels.len());
         let mut in_channels = 3;
-        for (i, &out) in STAGE_CHANNELS.iter().enumerate() {
+        for (i, &out) in channels.iter().enumerate() {
             stages.push(ConvBnRelu::new(
                 in_channels,
                 out,
@@ -196,15 +203,55 @@ pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet>
 /// the calibration temperature, are ignored).
 pub fn load_from_tensors(stored: HashMap<String, Tensor>, device: &Device) -> Result<GenderNet> {
     let integer = integer_convolutions(&stored)?;
-    let vb = VarBuilder::from_tensors(dequantize(stored)?, DType::F32, device);
-    let mut net = GenderNet::new(vb)?;
+    let tensors = dequantize(stored)?;
+    let channels = stage_channels(&tensors)?;
+    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+    let mut net = GenderNet::with_channels(vb, channels)?;
     net.use_integer_convolutions(integer)?;
     Ok(net)
+}
+
+/// The widths of a network's four stages, read from its (dequantized) weights.
+pub fn stage_channels(tensors: &HashMap<String, Tensor>) -> Result<[usize; 4]> {
+    let mut channels = [0; 4];
+    for (i, width) in channels.iter_mut().enumerate() {
+        let name = format!("stage{i}.conv.weight");
+        let Some(weight) = tensors.get(&name) else {
+            candle_core::bail!("the weights lack `{name}`");
+        };
+        *width = weight.dims().first().copied().unwrap_or(0);
+    }
+    Ok(channels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn a_network_of_other_widths_is_stored_and_loaded_as_such() -> Result<()> {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let wide = [8, 16, 40, 72];
+        let net =
+            GenderNet::with_channels(VarBuilder::from_varmap(&varmap, DType::F32, &device), wide)?;
+        let tensors: HashMap<String, Tensor> = varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect();
+        assert_eq!(stage_channels(&tensors)?, wide);
+        let loaded = load_from_tensors(tensors.clone(), &device)?;
+        let faces = Tensor::randn(0f32, 0.5, (2, 3, INPUT_SIZE, INPUT_SIZE), &device)?;
+        assert_eq!(loaded.logits(&faces)?, net.logits(&faces)?);
+        let mut missing = tensors;
+        missing.remove("stage2.conv.weight");
+        assert!(stage_channels(&missing).is_err());
+        Ok(())
+    }
 
     #[test]
     fn the_stored_8_bit_convolutions_run_in_integers_with_the_f32_result() -> Result<()> {

@@ -35,7 +35,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use genderlens::calibration::{p_male, verdict};
 use genderlens::decode::decode_image;
-use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::model::{stage_channels, GenderNet, INPUT_SIZE};
 use genderlens::{Classifier, Face, Pipeline};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
@@ -302,11 +302,15 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         validation.images
     );
 
-    let outcomes = if args.balance {
-        outcomes(&target, balanced_logits, calibration.temperature)
-    } else {
-        outcomes(&target, |i| held_out_logits[i], calibration.temperature)
+    // The out-of-fold logits as the exported model would decide them.
+    let exported_logits = |i: usize| {
+        if args.balance {
+            balanced_logits(i)
+        } else {
+            held_out_logits[i]
+        }
     };
+    let outcomes = outcomes(&target, exported_logits, calibration.temperature);
     // By group only when every image has its out-of-fold prediction.
     let (groups, ece) = if all_folds {
         let groups = group_rows(&target.files, &outcomes);
@@ -460,7 +464,10 @@ fn fine_tune(
 ) -> Result<Option<HashMap<String, Tensor>>> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let net = GenderNet::with_channels(
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        stage_channels(base)?,
+    )?;
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
         let weights = base
             .get(name)
@@ -529,11 +536,11 @@ fn fine_tune(
 /// run in f32: within 0.01 of the integer path's logits.
 fn net_from(weights: &HashMap<String, Tensor>) -> Result<GenderNet> {
     let stored = genderlens::quantize::dequantize(compact_weights(weights)?)?;
-    Ok(GenderNet::new(VarBuilder::from_tensors(
-        stored,
-        DType::F32,
-        &Device::Cpu,
-    ))?)
+    let channels = stage_channels(&stored)?;
+    Ok(GenderNet::with_channels(
+        VarBuilder::from_tensors(stored, DType::F32, &Device::Cpu),
+        channels,
+    )?)
 }
 
 /// Metrics over the images of DIR from each crop's logits (`None`: its fold did not run);

@@ -11,7 +11,7 @@ use crate::schedule::{judge_epoch, learning_rate, EpochVerdict, EARLY_STOPPING_L
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::model::{GenderNet, INPUT_SIZE, STAGE_CHANNELS};
 use genderlens::preprocess::{square_faces_to_tensor, triangle_resize};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
@@ -65,6 +65,11 @@ pub struct TrainArgs {
     pub low_res_side: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Output channels of the network's four stages, e.g. 24,48,128,256: wider stages learn
+    /// more, train and run slower and make the download larger (8 bits a weight).
+    #[arg(long, value_delimiter = ',', default_values_t = STAGE_CHANNELS)]
+    #[serde(default = "default_channels")]
+    pub channels: Vec<usize>,
     /// Leave these `Training/` images out: a list of paths (first tab-separated field of
     /// each line, matched by class folder and file name), e.g. the suspected label errors
     /// written by `genderlens eval DIR/Training --mistakes FILE --mistakes-min-confidence P`.
@@ -90,6 +95,25 @@ fn no_low_res_epochs() -> Option<usize> {
 
 fn default_low_res_side() -> usize {
     48
+}
+
+/// Checkpoints written before `--channels` existed have the default widths.
+fn default_channels() -> Vec<usize> {
+    STAGE_CHANNELS.to_vec()
+}
+
+impl TrainArgs {
+    /// `--channels` as the network takes it: four positive widths.
+    pub fn stage_channels(&self) -> Result<[usize; 4]> {
+        match <[usize; 4]>::try_from(self.channels.as_slice()) {
+            Ok(channels) if channels.iter().all(|&c| c > 0) => Ok(channels),
+            _ => bail!(
+                "--channels takes four positive widths, e.g. {}, not {:?}",
+                STAGE_CHANNELS.map(|c| c.to_string()).join(","),
+                self.channels
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -177,6 +201,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     };
     // Fixed now, so a checkpoint resumes with the schedule it started with.
     args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
+    args.stage_channels()?;
     if args.low_res_side < 16 || args.low_res_side > INPUT_SIZE {
         bail!(
             "--low-res-side must be between 16 and {INPUT_SIZE} (four 2x2 poolings), not {}",
@@ -207,7 +232,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
 
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let net = GenderNet::new(VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let net = GenderNet::with_channels(
+        VarBuilder::from_varmap(&varmap, DType::F32, &device),
+        args.stage_channels()?,
+    )?;
     let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
     let mut best_weights = snapshot(&varmap)?;
     let mut progress = if let Some(tensors) = saved {
@@ -783,7 +811,7 @@ fn export(
         dtype: STORED_AS,
         weights_bytes: bytes.len() as u64,
         input_size: INPUT_SIZE,
-        stage_channels: genderlens::model::STAGE_CHANNELS,
+        stage_channels: args.stage_channels()?,
         data: serde_json::json!({
             "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len(), "excluded": excluded},
             "validation": {"female": val_files.count(0), "male": val_files.count(1), "used": val.len(), "unreadable": val.skipped.len()},

@@ -385,6 +385,8 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
             "60",
             "--low-res-epochs",
             "1",
+            "--channels",
+            "16,24,40,64",
             "--stop-after-batches",
             "6",
         ],
@@ -428,9 +430,47 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         wall > second_process && wall > steps,
         "{wall} s: second process {second_process} s, steps {steps} s"
     );
-    // The resumed run keeps the first run's schedule: one small-face epoch, then full size.
+    // The resumed run keeps the first run's schedule: one small-face epoch, then full size;
+    // and its network: the widths it started with, which the stored weights carry.
     assert_eq!(history[0]["input_side"], 48);
     assert_eq!(history[1]["input_side"], 64);
+    assert_eq!(
+        report["stage_channels"],
+        serde_json::json!([16, 24, 40, 64])
+    );
+    let weights = moved.join("r.safetensors");
+    let stored_bytes = std::fs::metadata(&weights).unwrap().len();
+    assert!(
+        stored_bytes < 100_000,
+        "{stored_bytes} bytes: the default widths take 226 kB"
+    );
+    let eval = genderlens(&[
+        "eval",
+        data.join("Validation").to_str().unwrap(),
+        "--mode",
+        "crop",
+        "--json",
+        "--model",
+        weights.to_str().unwrap(),
+    ]);
+    assert_success(&eval);
+    assert_eq!(
+        last_json_line(&eval)["confusion"],
+        report["validation"]["confusion"]
+    );
+}
+
+#[test]
+fn channels_other_than_four_positive_widths_are_a_clear_error() {
+    for bad in ["24,48,96", "24,48,0,192", "24,48,96,192,256"] {
+        let output = genderlens(&["train", "--channels", bad]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--channels takes four positive widths"),
+            "{bad}: {stderr}"
+        );
+    }
 }
 
 #[test]
