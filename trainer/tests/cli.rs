@@ -97,9 +97,14 @@ fn labelled_folder(dir: &Path, source: &str, count: usize) {
     }
 }
 
-/// Runs `eval DIR --mode MODE --json`, requires success, returns the JSON line.
-fn eval_json(dir: &Path, mode: &str) -> Value {
-    let output = genderlens(&["eval", dir.to_str().unwrap(), "--mode", mode, "--json"]);
+/// Runs `eval DIR --mode MODE --json [--model MODEL]`, requires success, returns the JSON line.
+fn eval_json(dir: &Path, mode: &str, model: Option<&Path>) -> Value {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["eval", dir, "--mode", mode, "--json"];
+    if let Some(model) = model {
+        args.extend(["--model", model.to_str().unwrap()]);
+    }
+    let output = genderlens(&args);
     assert_success(&output);
     last_json_line(&output)
 }
@@ -160,7 +165,7 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
 fn eval_crop_reports_metrics_from_true_labels() {
     let dir = tempfile::tempdir().unwrap();
     labelled_folder(dir.path(), "gender/Validation", 60);
-    let m = eval_json(dir.path(), "crop");
+    let m = eval_json(dir.path(), "crop", None);
     assert_eq!(m["images"], 120);
     let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
     assert_eq!(confusion[0].iter().sum::<u64>(), 60, "row 0 = true female");
@@ -186,7 +191,7 @@ fn eval_detect_counts_faces_found() {
     let dir = tempfile::tempdir().unwrap();
     labelled_folder(dir.path(), "utk-dev", 20);
     std::fs::write(dir.path().join("male/blank.png"), []).unwrap();
-    let m = eval_json(dir.path(), "detect");
+    let m = eval_json(dir.path(), "detect", None);
     assert_eq!(m["images"], 41);
     assert_eq!(m["unreadable"], 1);
     assert!(m["faces_found"].as_u64().unwrap() >= 38);
@@ -345,14 +350,12 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
         );
     }
     // The report's numbers are re-measurable with `eval` on the exported weights.
-    let eval = genderlens(&[
-        "eval",
-        data.join("Validation").to_str().unwrap(),
-        "--json",
-        "--model",
-        out.join("tiny.safetensors").to_str().unwrap(),
-    ]);
-    let measured = last_json_line(&eval)["accuracy"].as_f64().unwrap();
+    let eval = eval_json(
+        &data.join("Validation"),
+        "crop",
+        Some(&out.join("tiny.safetensors")),
+    );
+    let measured = eval["accuracy"].as_f64().unwrap();
     assert!(
         (measured - accuracy).abs() < 1e-9,
         "eval {measured} vs report {accuracy}"
@@ -444,20 +447,8 @@ fn an_interrupted_run_resumes_from_its_checkpoint() {
         stored_bytes < 100_000,
         "{stored_bytes} bytes: the default widths take 226 kB"
     );
-    let eval = genderlens(&[
-        "eval",
-        data.join("Validation").to_str().unwrap(),
-        "--mode",
-        "crop",
-        "--json",
-        "--model",
-        weights.to_str().unwrap(),
-    ]);
-    assert_success(&eval);
-    assert_eq!(
-        last_json_line(&eval)["confusion"],
-        report["validation"]["confusion"]
-    );
+    let eval = eval_json(&data.join("Validation"), "crop", Some(&weights));
+    assert_eq!(eval["confusion"], report["validation"]["confusion"]);
 }
 
 #[test]
@@ -791,16 +782,8 @@ fn quantize_stores_eight_bit_convolutions_and_re_measures_the_model() {
         report["commands"].as_array().unwrap().len(),
         commands_before + 1
     );
-    let output = genderlens(&[
-        "eval",
-        val.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_success(&output);
     assert_eq!(
-        last_json_line(&output)["confusion"],
+        eval_json(&val, "crop", Some(&model))["confusion"],
         report["validation"]["confusion"]
     );
     assert!(report["validation"]["accuracy"].as_f64().unwrap() > 0.9);
@@ -927,16 +910,7 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
         std::fs::read(&model).unwrap(),
         std::fs::read(&base).unwrap()
     );
-    let output = genderlens(&[
-        "eval",
-        target.to_str().unwrap(),
-        "--mode",
-        "detect",
-        "--json",
-        "--model",
-        model.to_str().unwrap(),
-    ]);
-    assert_success(&output);
+    eval_json(&target, "detect", Some(&model));
 }
 
 #[test]
