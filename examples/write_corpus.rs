@@ -1,8 +1,7 @@
 //! Writes the hostile-input test corpus to a folder (for the page test and fuzzing seeds):
 //! `cargo run --release --example write_corpus -- DIR`.
 
-#[path = "../tests/common/corpus.rs"]
-mod corpus;
+use genderlens_test_support::corpus;
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args()

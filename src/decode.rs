@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 /// Largest side accepted from a file. Beyond this the header is refused before decoding
 /// (decompression bombs), so memory stays bounded.
-pub const MAX_SIDE: u32 = 12_000;
+pub(crate) const MAX_SIDE: u32 = 12_000;
 /// Decoder allocation cap (bytes); a 12 000 × 8 000 RGB photo is 288 MB.
 const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 

@@ -141,7 +141,7 @@ fn columns(x: &[i16], channels: usize, batch: usize, h: usize, w: usize) -> Vec<
     let taps = channels * 9;
     let mut cols = vec![0i16; taps.next_multiple_of(2) * plane];
     for (channel, src) in cols.chunks_exact_mut(9 * plane).zip(x.chunks_exact(plane)) {
-        crate::ops::shifted_planes(channel, src, batch, h, w);
+        crate::ops::im2col::shifted_planes(channel, src, batch, h, w);
     }
     cols
 }
@@ -352,7 +352,7 @@ mod tests {
         let conv = IntegerConv3x3::new(&levels, scales, in_channels).unwrap();
         let ours = conv.forward(&x, batch, h, w);
         let device = Device::Cpu;
-        let reference = crate::ops::conv3x3(
+        let reference = crate::ops::conv::conv3x3(
             &Tensor::from_vec(x.clone(), (in_channels, batch, h, w), &device).unwrap(),
             &Tensor::from_vec(weight, (out_channels, in_channels, 3, 3), &device).unwrap(),
         )

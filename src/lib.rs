@@ -3,20 +3,21 @@
 
 pub mod calibration;
 pub mod classifier;
-pub mod crop;
+pub(crate) mod crop;
 pub mod decode;
-pub mod detect;
-pub mod error;
-pub mod int_conv;
+pub(crate) mod detect;
+pub(crate) mod error;
+pub(crate) mod int_conv;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
 pub mod quantize;
-pub mod seeta_format;
+#[cfg(test)]
+mod seeta_format;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
-pub mod weights;
+pub(crate) mod weights;
 
 pub use classifier::Classifier;
 pub use error::{Error, Result};

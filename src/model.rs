@@ -4,7 +4,8 @@
 //! global average pooling and one linear layer to two logits (female, male).
 
 use crate::int_conv::IntegerConv3x3;
-use crate::ops::{channel_stats, conv3x3, BatchNormReluPool, NormStatistics};
+use crate::ops::conv::conv3x3;
+use crate::ops::norm::{channel_stats, BatchNormReluPool, NormStatistics};
 use crate::quantize::{dequantize, integer_convolutions};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -201,7 +202,10 @@ pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet>
 
 /// [`load_from_safetensors`] for a file already read into tensors (other entries, such as
 /// the calibration temperature, are ignored).
-pub fn load_from_tensors(stored: HashMap<String, Tensor>, device: &Device) -> Result<GenderNet> {
+pub(crate) fn load_from_tensors(
+    stored: HashMap<String, Tensor>,
+    device: &Device,
+) -> Result<GenderNet> {
     let integer = integer_convolutions(&stored)?;
     let tensors = dequantize(stored)?;
     let channels = stage_channels(&tensors)?;

@@ -16,7 +16,7 @@ pub fn resize_to_input(face: &RgbImage) -> RgbImage {
 
 /// Maps 8-bit channel values to the network's range [-1, 1].
 #[inline]
-pub fn normalise(value: u8) -> f32 {
+pub(crate) fn normalise(value: u8) -> f32 {
     value as f32 / 127.5 - 1.0
 }
 

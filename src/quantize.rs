@@ -12,9 +12,9 @@ use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
 
 /// Suffix of the per-channel scale tensor stored beside an 8-bit weight.
-pub const SCALE_SUFFIX: &str = ".scale";
+pub(crate) const SCALE_SUFFIX: &str = ".scale";
 /// Convolution weights with at least this many elements are stored in 8 bits.
-pub const MIN_ELEMENTS: usize = 4096;
+pub(crate) const MIN_ELEMENTS: usize = 4096;
 /// `q` of a zero weight; `q − ZERO_POINT` spans −127..=127.
 const ZERO_POINT: f64 = 128.0;
 const LEVELS: f64 = 127.0;
@@ -114,7 +114,7 @@ fn levels_and_scales(name: &str, q: &Tensor, scale: &Tensor) -> Result<(Vec<u8>,
 
 /// The 8-bit convolution weights of `tensors` (as [`quantize`] stores them) in the form the
 /// browser and the CLI run them, [`IntegerConv3x3`], by tensor name.
-pub fn integer_convolutions(
+pub(crate) fn integer_convolutions(
     tensors: &HashMap<String, Tensor>,
 ) -> Result<HashMap<String, IntegerConv3x3>> {
     let mut out = HashMap::new();

@@ -1,10 +1,8 @@
 //! Every file of the hostile-input corpus gives a correct result or a clear error, with
 //! bounded memory (decode limits) and no panic.
 
-mod common;
-
-use common::corpus::{bad_files, Expect};
 use genderlens::{Error, Pipeline};
+use genderlens_test_support::corpus::{bad_files, Expect};
 
 #[test]
 fn each_corpus_file_gives_a_result_or_a_clear_error() {
@@ -33,7 +31,8 @@ fn each_corpus_file_gives_a_result_or_a_clear_error() {
                     face.p_male
                 );
                 // The face sits where it is in the upright image (scaled for the huge one).
-                let scale = upright.0 as f32 / common::corpus::face_scene().width() as f32;
+                let scale =
+                    upright.0 as f32 / genderlens_test_support::corpus::face_scene().width() as f32;
                 let centre = |b: [f32; 4]| (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
                 let (cx, cy) = centre(face.bbox);
                 let (rx, ry) = centre(reference);
@@ -86,7 +85,7 @@ fn error_kinds_name_the_problem() {
 /// The upright face scene as a plain PNG: where the face must be found in every variant.
 fn encode_reference() -> Vec<u8> {
     let mut out = Vec::new();
-    common::corpus::face_scene()
+    genderlens_test_support::corpus::face_scene()
         .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
         .unwrap();
     out

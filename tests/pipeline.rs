@@ -1,17 +1,34 @@
 //! Native end-to-end tests of the shared pipeline: embedded model, detection, decoding.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
-
-use common::{dataset, sample, SOLVAY_JPEG};
 use genderlens::Pipeline;
+use genderlens_test_support::calibration_check::expected_whole_image;
+use genderlens_test_support::data::{dataset, sample};
+use genderlens_test_support::{PORTRAITS, SOLVAY_JPEG};
+
+#[test]
+fn the_portraits_are_found_and_classified_as_their_class() {
+    let mut pipeline = Pipeline::embedded().expect("embedded model loads");
+    for (i, (class, bytes)) in PORTRAITS.iter().enumerate() {
+        let analysis = pipeline.analyze_bytes(bytes).unwrap();
+        let face = analysis
+            .faces
+            .first()
+            .unwrap_or_else(|| panic!("portrait {i}: no face"));
+        assert_eq!(face.verdict.likely, *class, "portrait {i}: {face:?}");
+    }
+}
 
 #[test]
 fn utk_faces_are_found_and_classified_as_their_label() {
+    let check = "utk_faces_are_found_and_classified_as_their_label";
     let mut pipeline = Pipeline::embedded().expect("embedded model loads");
     let (mut found, mut correct, mut total) = (0, 0, 0);
     for (class, dir) in [("female", "utk-dev/female"), ("male", "utk-dev/male")] {
-        for path in sample(&dataset(dir), 25) {
+        let Some(dir) = dataset(check, dir) else {
+            return;
+        };
+        for path in sample(&dir, 25) {
             let analysis = pipeline
                 .analyze_bytes(&std::fs::read(&path).unwrap())
                 .unwrap();
@@ -109,16 +126,17 @@ fn a_large_photo_is_shrunk_and_its_boxes_map_back_to_it() {
 
 #[test]
 fn whole_image_classification_uses_the_same_model() {
+    let check = "whole_image_classification_uses_the_same_model";
     let pipeline = Pipeline::embedded().unwrap();
     let mut correct = 0;
-    let files: Vec<_> = sample(&dataset("gender/Validation/female"), 20)
+    let Some(validation) = dataset(check, "gender/Validation") else {
+        return;
+    };
+    let (women, men) = (validation.join("female"), validation.join("male"));
+    let files: Vec<_> = sample(&women, 20)
         .into_iter()
         .map(|p| (p, "female"))
-        .chain(
-            sample(&dataset("gender/Validation/male"), 20)
-                .into_iter()
-                .map(|p| (p, "male")),
-        )
+        .chain(sample(&men, 20).into_iter().map(|p| (p, "male")))
         .collect();
     for (path, class) in &files {
         let image = genderlens::decode::decode_image(&std::fs::read(path).unwrap()).unwrap();
@@ -146,17 +164,11 @@ fn rgba_input_matches_encoded_input() {
 #[test]
 fn reported_probabilities_are_the_calibrated_ones() {
     let pipeline = Pipeline::embedded().unwrap();
-    for path in [
-        sample(&dataset("utk-dev/female"), 3),
-        sample(&dataset("utk-dev/male"), 3),
-    ]
-    .concat()
-    {
-        let bytes = std::fs::read(&path).unwrap();
-        let (p, label, confidence) = common::calibration_check::expected_whole_image(&bytes);
-        let image = genderlens::decode::decode_image(&bytes).unwrap();
+    for (i, (_, bytes)) in PORTRAITS.iter().enumerate() {
+        let (p, label, confidence) = expected_whole_image(bytes);
+        let image = genderlens::decode::decode_image(bytes).unwrap();
         let face = pipeline.classify_whole(&image).unwrap();
-        assert_eq!(face.p_male, p, "{}", path.display());
+        assert_eq!(face.p_male, p, "portrait {i}");
         assert_eq!(face.verdict.label, label);
         assert_eq!(face.verdict.confidence, confidence);
     }

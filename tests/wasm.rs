@@ -1,31 +1,14 @@
 //! The bindings in a real browser (`wasm-pack test --headless --firefox --release`).
 #![cfg(target_arch = "wasm32")]
 
-#[path = "common/calibration_check.rs"]
-mod calibration_check;
-#[path = "common/corpus.rs"]
-mod corpus;
-#[path = "common/detector_equivalence.rs"]
-mod detector_equivalence;
-
-use corpus::Expect;
 use genderlens::wasm::GenderLens;
+use genderlens_test_support::corpus::{self, Expect};
+use genderlens_test_support::{calibration_check, detector_equivalence, PORTRAITS, SOLVAY_JPEG};
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-const SOLVAY_JPEG: &[u8] = include_bytes!("fixtures/solvay-1927.jpg");
-// A few UTKFace photos, read from the shared data set at build time (never committed).
-const UTK_FEMALE: &[&[u8]] = &[
-    include_bytes!("../../shared/datasets/utk-dev/female/18_1_0_20170109212417557.jpg.chip.jpg"),
-    include_bytes!("../../shared/datasets/utk-dev/female/18_1_0_20170109212422272.jpg.chip.jpg"),
-];
-const UTK_MALE: &[&[u8]] = &[
-    include_bytes!("../../shared/datasets/utk-dev/male/18_0_0_20170110231723682.jpg.chip.jpg"),
-    include_bytes!("../../shared/datasets/utk-dev/male/18_0_0_20170110231845000.jpg.chip.jpg"),
-];
 
 fn get(value: &JsValue, key: &str) -> JsValue {
     Reflect::get(value, &key.into()).unwrap()
@@ -41,19 +24,17 @@ fn embedded_model_loads() {
 }
 
 #[wasm_bindgen_test]
-fn utk_faces_are_classified_as_their_label() {
+fn the_portraits_are_classified_as_their_class() {
     let mut lens = GenderLens::new().unwrap();
-    for (expected, photos) in [("female", UTK_FEMALE), ("male", UTK_MALE)] {
-        for photo in photos {
-            let analysis = lens.analyze_bytes(photo).unwrap();
-            let faces = faces(&analysis);
-            assert!(faces.length() >= 1, "no face found");
-            let face = faces.get(0);
-            assert_eq!(get(&face, "likely").as_string().unwrap(), expected);
-            let p_male = get(&face, "p_male").as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&p_male));
-            assert_eq!(Array::from(&get(&face, "box")).length(), 4);
-        }
+    for (expected, photo) in PORTRAITS {
+        let analysis = lens.analyze_bytes(photo).unwrap();
+        let faces = faces(&analysis);
+        assert!(faces.length() >= 1, "no face found");
+        let face = faces.get(0);
+        assert_eq!(get(&face, "likely").as_string().unwrap(), expected);
+        let p_male = get(&face, "p_male").as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p_male));
+        assert_eq!(Array::from(&get(&face, "box")).length(), 4);
     }
 }
 
@@ -66,7 +47,7 @@ fn the_simd_detector_finds_exactly_the_upstream_faces_in_the_browser() {
         let scaled = image::imageops::resize(&photo, width, height, image::imageops::Triangle);
         found += detector_equivalence::assert_same_faces(&format!("solvay {width}"), &scaled);
     }
-    for bytes in UTK_FEMALE.iter().chain(UTK_MALE) {
+    for (_, bytes) in PORTRAITS {
         let gray = image::load_from_memory(bytes).unwrap().to_luma8();
         found += detector_equivalence::assert_same_faces("utk", &gray);
     }
@@ -140,7 +121,7 @@ fn every_corpus_file_is_a_result_or_a_js_error_and_the_module_stays_usable() {
 #[wasm_bindgen_test]
 fn the_browser_reports_the_same_calibrated_probability_as_native_code() {
     let lens = GenderLens::new().unwrap();
-    for photo in UTK_FEMALE.iter().chain(UTK_MALE) {
+    for (_, photo) in PORTRAITS {
         let (p, label, confidence) = calibration_check::expected_whole_image(photo);
         let face = lens.classify_whole_bytes(photo).unwrap();
         assert_eq!(get(&face, "p_male").as_f64().unwrap() as f32, p);

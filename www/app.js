@@ -81,26 +81,79 @@ function describe(face) {
   return face.label === 'uncertain' ? `uncertain (${face.likely} ${pct}%)` : `${face.label} ${pct}%`;
 }
 
-const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#8a8a8a' };
+const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#6b6b6b' };
+const SHORT = { female: 'F', male: 'M' };
 
-function drawBoxes(ctx, faces, scale) {
-  ctx.lineWidth = Math.max(2, 3 * scale);
-  ctx.font = `${Math.max(12, Math.round(16 * scale))}px system-ui, sans-serif`;
-  ctx.textBaseline = 'bottom';
-  for (const face of faces) {
-    const [x, y, w, h] = face.box.map((v) => v * scale);
-    const color = COLORS[face.label];
-    ctx.strokeStyle = color;
-    ctx.strokeRect(x, y, w, h);
-    const text = describe(face);
-    const tw = ctx.measureText(text).width + 8;
-    const th = parseInt(ctx.font, 10) + 6;
-    const ty = y > th ? y : y + h + th;
-    ctx.fillStyle = color;
-    ctx.fillRect(x - ctx.lineWidth / 2, ty - th, tw, th);
+/** The label's short form, for crowded pictures: "F 97%", "? M 62%". */
+function describeShort(face) {
+  const pct = `${Math.round(100 * face.confidence)}%`;
+  return face.label === 'uncertain' ? `? ${SHORT[face.likely]} ${pct}` : `${SHORT[face.label]} ${pct}`;
+}
+
+/** Faces in reading order of the picture, left to right: the numbers on the boxes and in the
+ *  list follow it. */
+function leftToRight(faces) {
+  return [...faces].sort((a, b) => a.box[0] + a.box[2] / 2 - (b.box[0] + b.box[2] / 2));
+}
+
+function overlap(a, b) {
+  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+/** Where each face's label goes: above its box, else below, else inside it, in the long form
+ *  if that fits without covering another label or face, else in the short form; when nothing
+ *  fits, the place that covers least. Returns `{ x, y, w, h, text }` per face. */
+function placeLabels(ctx, faces, boxes, fontPx, width, height) {
+  const th = Math.round(fontPx * 1.3);
+  const pad = Math.round(fontPx * 0.3);
+  const placed = [];
+  faces.forEach((face, i) => {
+    const [x, y, w, h] = boxes[i];
+    let best = null;
+    for (const text of [`${i + 1} ${describe(face)}`, `${i + 1} ${describeShort(face)}`]) {
+      const tw = Math.ceil(ctx.measureText(text).width) + 2 * pad;
+      for (const [cx, cy] of [[x, y - th], [x, y + h], [x, y], [x, y + h - th]]) {
+        const r = { x: Math.max(0, Math.min(cx, width - tw)), y: Math.max(0, Math.min(cy, height - th)), w: tw, h: th, text };
+        // Covering another label hides it; covering another face only partly hides it.
+        const cost = placed.reduce((sum, p) => sum + 4 * overlap(r, p), 0)
+          + boxes.reduce((sum, [bx, by, bw, bh], j) => sum + (j === i ? 0 : overlap(r, { x: bx, y: by, w: bw, h: bh })), 0);
+        if (!best || cost < best.cost) best = { ...r, cost };
+        if (cost === 0) break;
+      }
+      if (best.cost === 0) break;
+    }
+    placed.push(best);
+  });
+  return placed;
+}
+
+/** Draws each face's box and its numbered label. `fontPx` is the label size in canvas pixels. */
+function drawBoxes(ctx, faces, scale, fontPx) {
+  const boxes = faces.map((face) => face.box.map((v) => v * scale));
+  ctx.lineWidth = Math.max(2, Math.round(fontPx / 6));
+  ctx.font = `600 ${fontPx}px system-ui, sans-serif`;
+  ctx.textBaseline = 'middle';
+  faces.forEach((face, i) => {
+    ctx.strokeStyle = COLORS[face.label];
+    ctx.strokeRect(...boxes[i]);
+  });
+  // Labels after every box, so that no box line crosses a label.
+  const labels = placeLabels(ctx, faces, boxes, fontPx, ctx.canvas.width, ctx.canvas.height);
+  labels.forEach((label, i) => {
+    ctx.fillStyle = COLORS[faces[i].label];
+    ctx.fillRect(label.x, label.y, label.w, label.h);
     ctx.fillStyle = '#fff';
-    ctx.fillText(text, x + 4 - ctx.lineWidth / 2, ty - 3);
-  }
+    ctx.fillText(label.text, label.x + Math.round(fontPx * 0.3), label.y + label.h / 2);
+  });
+}
+
+/** Label size in canvas pixels that shows as about `cssPx` on screen, however much the page
+ *  shrinks the canvas (also the size in the downloaded image). */
+function labelFontPx(canvas, cssPx = 13) {
+  const shown = canvas.getBoundingClientRect().width || canvas.width;
+  return Math.max(10, Math.round((cssPx * canvas.width) / shown));
 }
 
 function download(name, blob) {
@@ -122,7 +175,7 @@ function renderResult(file, bitmap, analysis, inference, bytes) {
   const facesEl = $('.faces', card);
   const summary = $('.summary', card);
   const wholeButton = $('.whole', card);
-  let faces = analysis.faces;
+  let faces = leftToRight(analysis.faces);
   const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(analysis.width, analysis.height));
 
   const redraw = () => {
@@ -130,7 +183,7 @@ function renderResult(file, bitmap, analysis, inference, bytes) {
     canvas.height = Math.round(analysis.height * scale);
     const ctx = canvas.getContext('2d');
     if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    drawBoxes(ctx, faces, scale);
+    drawBoxes(ctx, faces, scale, labelFontPx(canvas));
     canvas.setAttribute('role', 'img');
     canvas.setAttribute('aria-label', `${file.name}: ${faces.length ? faces.map(describe).join(', ') : 'no face found'}`);
     facesEl.replaceChildren(...faces.map((face, i) => faceItem(face, i, bitmap)));
@@ -160,8 +213,14 @@ function renderResult(file, bitmap, analysis, inference, bytes) {
     const json = JSON.stringify({ file: file.name, width: analysis.width, height: analysis.height, faces }, null, 2);
     download(`${stem(file.name)}-genderlens.json`, new Blob([json], { type: 'application/json' }));
   });
-  redraw();
+  // In the page before drawing: a canvas of the template's inert document draws no text.
   resultsEl.prepend(card);
+  try {
+    redraw();
+  } catch (e) {
+    card.remove(); // the error card takes its place
+    throw e;
+  }
 }
 
 function stem(name) {
@@ -305,7 +364,7 @@ class Camera {
       this.overlay.height = vh;
       const octx = this.overlay.getContext('2d');
       octx.clearRect(0, 0, vw, vh);
-      drawBoxes(octx, analysis.faces, 1 / scale);
+      drawBoxes(octx, leftToRight(analysis.faces), 1 / scale, labelFontPx(this.overlay, 14));
       const now = performance.now();
       this.frames.push(now);
       while (this.frames.length && now - this.frames[0] > 1000) this.frames.shift();

@@ -6,30 +6,21 @@
 // worker for the Solvay photo at 640 and 1024 px (the first run, then medians once the module
 // is optimised), and the live camera's frame rate on a 640 x 480 fake capture of a face.
 // Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
-import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { chromium } from 'playwright-core';
 import { makeY4m } from './y4m.mjs';
+import { fixture, launch, startServer } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const www = path.join(root, 'www');
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 /** Runs before the timed ones: the browser first runs the module on baseline code and swaps
  *  in optimised functions as they become hot, which here took about ten 640 px photos. */
 const WARM_UP_RUNS = Number(process.env.BENCH_WARM_UP_RUNS ?? 10);
 /** Cold loads, each in a fresh context (no cache): one load is too noisy on this machine. */
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.jpg': 'image/jpeg' };
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic'];
-const fixture = fs.readFileSync(path.join(root, 'tests/fixtures/solvay-1927.jpg'));
-const utkDir = path.join(root, '../shared/datasets/utk-dev/male');
-const face = fs.readFileSync(path.join(utkDir, fs.readdirSync(utkDir).sort()[0]));
+const solvay = fixture('solvay-1927.jpg');
+const face = fixture('faces/einstein.jpg');
 
 /** The floor of the cold-start measurement: a page that does nothing but list one face
  *  when a file is dropped, loaded and timed exactly like the real one. */
@@ -46,28 +37,11 @@ document.addEventListener('drop', (e) => {
 const served = [];
 
 function serve() {
-  return new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      const url = new URL(req.url, 'http://x');
-      if (url.pathname === '/__bench/empty.html') {
-        res.writeHead(200, { 'Content-Type': 'text/html' }).end(EMPTY_PAGE);
-        return;
-      }
-      if (url.pathname === '/__bench/solvay.jpg') {
-        res.writeHead(200, { 'Content-Type': 'image/jpeg' }).end(fixture);
-        return;
-      }
-      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
-      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-      served.push({ file: url.pathname, bytes: fs.statSync(file).size, disk: file });
-      fs.createReadStream(file).pipe(res);
-    });
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
+  const replaced = new Map([
+    ['/__bench/empty.html', { status: 200, type: 'text/html', body: EMPTY_PAGE }],
+    ['/__bench/solvay.jpg', { status: 200, type: 'image/jpeg', body: solvay }],
+  ]);
+  return startServer({ replaced, onFile: (file) => served.push(file) });
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -220,10 +194,7 @@ async function cameraFps(browser, origin) {
   const helper = await browser.newPage();
   await makeY4m(helper, face, y4m, { width: 640, height: 480 });
   await helper.close();
-  const camera = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
-  });
+  const camera = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
   try {
     const page = await (await camera.newContext({ permissions: ['camera'] })).newPage();
     await page.goto(origin + '/');
@@ -243,9 +214,8 @@ async function cameraFps(browser, origin) {
   }
 }
 
-const server = await serve();
-const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+const { server, origin } = await serve();
+const browser = await launch();
 try {
   const colds = [];
   const emptyPageMs = [];

@@ -2,62 +2,22 @@
 // Needs www/pkg built (`./dev test` does it) and Debian's /usr/bin/chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { makeY4m } from './y4m.mjs';
+import { fixture, launch, root, startServer, www } from './harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const www = path.join(root, 'www');
-const solvay = fs.readFileSync(path.join(root, 'tests/fixtures/solvay-1927.jpg'));
-const utkDir = path.join(root, '../shared/datasets/utk-dev/female');
-const utkFace = fs.readFileSync(path.join(utkDir, fs.readdirSync(utkDir).sort()[0]));
-
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png' };
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic'];
+const solvay = fixture('solvay-1927.jpg');
+const portrait = fixture('faces/einstein.jpg');
 
 let server;
 let origin;
 let browser;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'genderlens-e2e-'));
 
-/** Serves www/ on a free loopback port; resolves to the server and its origin. `replaced`
- *  maps a path to `{ status, body }` served instead of the file (a later deploy, a failure);
- *  `hits` counts the requests per path. */
-function startServer(replaced = new Map()) {
-  const hits = new Map();
-  return new Promise((resolve) => {
-    const s = http.createServer((req, res) => {
-      const url = new URL(req.url, 'http://x');
-      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
-      const replacement = replaced.get(url.pathname);
-      if (replacement) {
-        res.writeHead(replacement.status, { 'Content-Type': TYPES[path.extname(url.pathname)] ?? 'text/plain' }).end(replacement.body);
-        return;
-      }
-      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
-      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-        res.writeHead(404).end('not found');
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-      fs.createReadStream(file).pipe(res);
-    });
-    s.listen(0, '127.0.0.1', () => resolve({ server: s, origin: `http://127.0.0.1:${s.address().port}`, hits }));
-  });
-}
-
 async function serve() {
   ({ server, origin } = await startServer());
-}
-
-function launch(extraArgs = []) {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 function pageReady(page) {
@@ -118,10 +78,83 @@ test('a dropped group photo shows its faces with labels', async () => {
   const men = items.filter((t) => /: male/.test(t)).length;
   assert.ok(men >= items.length * 0.7, `only ${men} of ${items.length} labelled male`);
   assert.match(await card.locator('.summary').textContent(), /faces found/);
-  fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
+  // Tests write only under target/; `./dev screenshot` copies this one to docs/.
+  fs.mkdirSync(path.join(root, 'target'), { recursive: true });
   await page.setViewportSize({ width: 1200, height: 900 });
-  await page.screenshot({ path: path.join(root, 'docs/screenshot.png') });
+  await page.screenshot({ path: path.join(root, 'target/screenshot.png') });
   assertSameOrigin(requests);
+});
+
+/** Clicks a card's download button; resolves to the downloaded file's bytes. */
+async function downloaded(page, button) {
+  const [download] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  return fs.readFileSync(await download.path());
+}
+
+/** For each face box (image coordinates), how many pixels of label text the picture shows
+ *  around it: pixels near white where the plain photo is not, beside a pixel of a label's
+ *  colour. `picture` is the card's canvas (null) or a downloaded PNG; `photo` the dropped file. */
+function labelTextAround(page, photo, picture, boxes, imageWidth) {
+  return page.evaluate(async ([photoB64, pictureB64, boxes, imageWidth]) => {
+    const bytes = (b64) => new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))]);
+    const card = document.querySelector('#results > article .annotated');
+    const { width, height } = card;
+    const pixelsOf = (source) => {
+      const c = new OffscreenCanvas(width, height);
+      const ctx = c.getContext('2d');
+      ctx.drawImage(source, 0, 0, width, height);
+      return ctx.getImageData(0, 0, width, height).data;
+    };
+    const plain = pixelsOf(await createImageBitmap(bytes(photoB64)));
+    const shown = pixelsOf(pictureB64 ? await createImageBitmap(bytes(pictureB64)) : card);
+    const colours = [[0xd0, 0x19, 0x7f], [0x16, 0x73, 0xd1], [0x6b, 0x6b, 0x6b]];
+    const changed = (i) => Math.abs(shown[i] - plain[i]) + Math.abs(shown[i + 1] - plain[i + 1]) + Math.abs(shown[i + 2] - plain[i + 2]) > 90;
+    const labelColour = (i) => changed(i) && colours.some((c) => c.every((v, k) => Math.abs(shown[i + k] - v) < 40));
+    const isText = (x, y) => {
+      const i = 4 * (y * width + x);
+      if (!(shown[i] > 220 && shown[i + 1] > 220 && shown[i + 2] > 220 && changed(i))) return false;
+      for (let dy = -2; dy <= 2; dy++) {
+        for (let dx = -2; dx <= 2; dx++) {
+          const xx = x + dx;
+          const yy = y + dy;
+          if (xx >= 0 && yy >= 0 && xx < width && yy < height && labelColour(4 * (yy * width + xx))) return true;
+        }
+      }
+      return false;
+    };
+    const scale = width / imageWidth;
+    return boxes.map(([bx, by, bw, bh]) => {
+      const [x, y, w, h] = [bx, by, bw, bh].map((v) => v * scale);
+      let count = 0;
+      for (let yy = Math.max(0, Math.floor(y - 0.6 * h)); yy < Math.min(height, y + 1.6 * h); yy++) {
+        for (let xx = Math.max(0, Math.floor(x - 0.2 * w)); xx < Math.min(width, x + 1.2 * w); xx++) count += isText(xx, yy);
+      }
+      return count;
+    });
+  }, [photo.toString('base64'), picture?.toString('base64') ?? null, boxes, imageWidth]);
+}
+
+test('every face on the picture has its number and label, in the card and the downloaded image', async () => {
+  const { page } = await openPage(browser);
+  await dropFile(page, 'solvay-1927.jpg', 'image/jpeg', solvay);
+  const card = page.locator('#results > article').first();
+  await card.locator('.faces li').first().waitFor({ timeout: 60_000 });
+  const items = await card.locator('.faces li').allTextContents();
+  const { faces, width } = JSON.parse(await downloaded(page, card.locator('.download-json')));
+  assert.equal(faces.length, items.length);
+  assert.ok(faces.length >= 20, `${faces.length} faces`);
+  // Numbered left to right, in the list as on the picture.
+  const centres = faces.map((f) => f.box[0] + f.box[2] / 2);
+  assert.deepEqual(centres, [...centres].sort((a, b) => a - b), 'faces are not in left-to-right order');
+  items.forEach((text, i) => assert.match(text, new RegExp(`^Face ${i + 1}: (female|male|uncertain)`)));
+  const boxes = faces.map((f) => f.box);
+  for (const [where, picture] of [['card', null], ['downloaded image', await downloaded(page, card.locator('.download-png'))]]) {
+    const text = await labelTextAround(page, solvay, picture, boxes, width);
+    const bare = text.map((n, i) => [i + 1, n]).filter(([, n]) => n < 15);
+    assert.deepEqual(bare, [], `${where}: faces (number, text pixels) without a readable label`);
+  }
+  assert.match(await card.locator('.legend').textContent(), /uncertain/);
+  await page.context().close();
 });
 
 test('once loaded, the page works with its server gone', async () => {
@@ -133,7 +166,7 @@ test('once loaded, the page works with its server gone', async () => {
   await assert.rejects(fetch(`${own.origin}/`), 'the server is really gone');
   await page.reload();
   await pageReady(page);
-  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'face.jpg', 'image/jpeg', portrait);
   const card = page.locator('#results > article').first();
   await card.locator('.faces li').first().waitFor({ timeout: 60_000 });
   assert.match(await card.locator('.faces li').first().textContent(), /^Face 1: (female|male|uncertain)/);
@@ -141,7 +174,7 @@ test('once loaded, the page works with its server gone', async () => {
 
 test('an update caught half-way never pairs new glue with the old wasm; a whole one is used', async () => {
   const replaced = new Map();
-  const own = await startServer(replaced);
+  const own = await startServer({ replaced });
   const { page } = await openPage(browser, own.origin);
   await page.waitForFunction(() => document.documentElement.dataset.offlineReady === 'yes', null, { timeout: 30_000 });
   const wasmHits = () => own.hits.get('/pkg/genderlens_bg.wasm') ?? 0;
@@ -160,7 +193,7 @@ test('an update caught half-way never pairs new glue with the old wasm; a whole 
   replaced.set('/pkg/genderlens_bg.wasm', { status: 503, body: 'unavailable' });
   await visit();
   await visit(); // would start from the broken glue if files were updated one by one
-  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'face.jpg', 'image/jpeg', portrait);
   await page.locator('#results > article .faces li').first().waitFor({ timeout: 60_000 });
 
   // A deploy that arrives whole is what the visit after it runs.
@@ -183,7 +216,7 @@ test('a text file gives an error and the page stays usable', async () => {
   assert.match(await error.textContent(), /Could not read this file: not a supported image/);
   await dropFile(page, 'truncated.jpg', 'image/jpeg', solvay.subarray(0, solvay.length / 3));
   await page.waitForFunction(() => document.querySelectorAll('#results > article.error-card').length === 2, null, { timeout: 30_000 });
-  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'face.jpg', 'image/jpeg', portrait);
   await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 30_000 });
   assert.equal(await cardCount(page), 3);
   assertSameOrigin(requests);
@@ -200,8 +233,8 @@ test('a failure while showing one result does not stop the files after it', asyn
       return getContext.apply(this, args);
     };
   });
-  await dropFile(page, 'first.jpg', 'image/jpeg', utkFace);
-  await dropFile(page, 'second.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'first.jpg', 'image/jpeg', portrait);
+  await dropFile(page, 'second.jpg', 'image/jpeg', portrait);
   await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 30_000 });
   assert.match(await page.locator('#results > article.error-card').textContent(), /first\.jpg.*the canvas failed/s);
   assert.equal(await page.locator('#results > article:not(.error-card) .name').textContent(), 'second.jpg');
@@ -211,7 +244,7 @@ test('a failure while showing one result does not stop the files after it', asyn
 test('the camera shows live boxes from a fake capture device', async () => {
   const y4m = path.join(tmp, 'face.y4m');
   const { page } = await openPage(browser);
-  await makeY4m(page, utkFace, y4m);
+  await makeY4m(page, portrait, y4m);
   const cameraBrowser = await launch(['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`]);
   try {
     const { page: live, requests } = await openPage(cameraBrowser);
@@ -278,7 +311,7 @@ GenderLens.prototype.analyzeBytes = function (bytes) {
   const error = page.locator('#results > article.error-card .error');
   await error.waitFor({ timeout: 30_000 });
   assert.match(await error.textContent(), /crashed.*restarted/);
-  await dropFile(page, 'face.jpg', 'image/jpeg', utkFace);
+  await dropFile(page, 'face.jpg', 'image/jpeg', portrait);
   await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 60_000 });
   await context.close();
 });

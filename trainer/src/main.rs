@@ -1,27 +1,17 @@
 //! `genderlens`: train, evaluate and run the GenderLens classifier.
 
-mod adam;
-mod adapt;
-mod adapt_progress;
-mod augment;
-mod balance;
-mod bench;
-mod bench_training;
-mod calibrate;
-mod dataset;
-mod eval;
-mod evaluate;
-mod exclusions;
-mod metrics;
+mod charts;
+mod commands;
+mod data;
+mod measure;
 mod model_arg;
-mod plots;
-mod predict;
-mod quantize_model;
-mod report;
-mod schedule;
-mod train;
+mod model_file;
+mod training;
 
 use clap::{Parser, Subcommand};
+use commands::{
+    adapt, bench, bench_train, calibrate, eval, plot, predict, quantize, report, train,
+};
 
 #[derive(Parser)]
 #[command(
@@ -45,17 +35,17 @@ enum Command {
     /// Time the classifier and the pipeline on one core.
     Bench(bench::BenchArgs),
     /// Training throughput of our network and of the original architecture.
-    BenchTrain(bench_training::BenchTrainArgs),
+    BenchTrain(bench_train::BenchTrainArgs),
     /// Fine-tune a model on labelled photos of its target domain, cross-validated.
     Adapt(adapt::AdaptArgs),
     /// Fit the probability calibration (temperature) of a model on labelled crops.
     Calibrate(calibrate::CalibrateArgs),
     /// Store an existing model's large convolutions in 8 bits, re-measuring its metrics.
-    Quantize(quantize_model::QuantizeArgs),
+    Quantize(quantize::QuantizeArgs),
     /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
     Report(report::ReportArgs),
     /// Draw the training curves and confusion matrix of a model report as PNG.
-    Plot(plots::PlotArgs),
+    Plot(plot::PlotArgs),
 }
 
 fn main() {
@@ -77,12 +67,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::BenchTrain(args) => bench_training::run(args),
+        Command::BenchTrain(args) => bench_train::run(args),
         Command::Adapt(args) => adapt::run(args, &command_line),
         Command::Calibrate(args) => calibrate::run(args, &command_line),
-        Command::Quantize(args) => quantize_model::run(args, &command_line),
+        Command::Quantize(args) => quantize::run(args, &command_line),
         Command::Report(args) => report::run(args),
-        Command::Plot(args) => plots::run(args),
+        Command::Plot(args) => plot::run(args),
     }
 }
 

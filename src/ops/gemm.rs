@@ -1,0 +1,94 @@
+//! The matrix product behind the convolutions: the `gemm` crate's kernel (the one candle's
+//! matmul runs), called with the operand order it is fastest at.
+
+/// A read-only f32 matrix inside a slice: `at(r, c) = data[r·row_stride + c·col_stride]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Matrix<'a> {
+    data: &'a [f32],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// A row-major (rows × cols) matrix.
+    pub(crate) fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major (cols × rows) matrix: no copy, only strides.
+    pub(crate) fn transposed(data: &'a [f32], rows: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
+}
+
+/// Whether a (rows × cols) matrix with these strides lies inside `len` elements.
+pub(crate) fn fits(
+    len: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * row_stride + (cols - 1) * col_stride < len
+}
+
+/// `dst = lhs · rhs` for an (m × k) by (k × n) product; `dst` is row-major (m × n) when
+/// `dst_transposed` is false, else column-major (its transpose is row-major).
+///
+/// This is the GEMM candle's matmul runs, called directly: the convolution picks the operand
+/// order the kernel is fastest at (the microkernel vectorises along `m`, so `m` should be the
+/// long pixel dimension: 3–4× faster for the input-gradient product of the early layers,
+/// measured), and the product is written straight into the op's output buffer.
+pub(crate) fn gemm_into(
+    dst: &mut [f32],
+    dst_transposed: bool,
+    lhs: Matrix,
+    rhs: Matrix,
+    (m, n, k): (usize, usize, usize),
+) {
+    let (dst_rs, dst_cs) = if dst_transposed { (1, m) } else { (n, 1) };
+    assert!(
+        dst.len() == m * n
+            && fits(lhs.data.len(), m, k, lhs.row_stride, lhs.col_stride)
+            && fits(rhs.data.len(), k, n, rhs.row_stride, rhs.col_stride),
+        "gemm_into: operands do not match ({m} × {k}) · ({k} × {n})"
+    );
+    #[cfg(feature = "parallel")]
+    let parallelism = gemm::Parallelism::Rayon(rayon::current_num_threads());
+    #[cfg(not(feature = "parallel"))]
+    let parallelism = gemm::Parallelism::None;
+    // SAFETY: the assertion above keeps every element the kernel reads or writes (indices
+    // up to (rows−1)·row_stride + (cols−1)·col_stride) inside its slice; `dst` is borrowed
+    // mutably, so it aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}

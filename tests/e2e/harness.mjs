@@ -1,0 +1,55 @@
+// What the page tests and the page benchmark share: the repository's paths and fixtures, a
+// static server for www/ on a free loopback port, and Debian's Chromium, headless.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const www = path.join(root, 'www');
+
+/** A committed test image (tests/fixtures/…), as bytes. */
+export const fixture = (name) => fs.readFileSync(path.join(root, 'tests/fixtures', name));
+
+const TYPES = {
+  '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm',
+  '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg',
+};
+
+/** Serves www/ on a free loopback port; resolves to `{ server, origin, hits }`.
+ *  `replaced` maps a path to `{ status, body, type? }` served instead of the file (a later
+ *  deploy, a failure, a page of the harness's own); `hits` counts the requests per path;
+ *  `onFile({ file, bytes, disk })` hears of every file of www/ sent. */
+export function startServer({ replaced = new Map(), onFile = () => {} } = {}) {
+  const hits = new Map();
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+      const replacement = replaced.get(url.pathname);
+      if (replacement) {
+        const type = replacement.type ?? TYPES[path.extname(url.pathname)] ?? 'text/plain';
+        res.writeHead(replacement.status, { 'Content-Type': type }).end(replacement.body);
+        return;
+      }
+      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
+      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+      onFile({ file: url.pathname, bytes: fs.statSync(file).size, disk: file });
+      fs.createReadStream(file).pipe(res);
+    });
+    server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${server.address().port}`, hits }));
+  });
+}
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+/** Debian's Chromium (playwright-core never downloads a browser). */
+export function launch(extraArgs = []) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
+}

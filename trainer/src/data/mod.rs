@@ -1,0 +1,6 @@
+//! Labelled images on disk and the batches made of them.
+
+pub mod augment;
+pub mod batch;
+pub mod exclusions;
+pub mod folders;

@@ -1,0 +1,197 @@
+//! The model card's table: accuracy, `uncertain` answers and the accuracy of the rest, overall
+//! and by sex, race and age band. Race and age come from UTKFace file names
+//! (`age_gender_race_date…`); files named otherwise count in the "unknown" rows.
+
+use crate::data::folders::FileList;
+use crate::measure::metrics::class_of;
+use crate::measure::outcome::Outcome;
+use crate::measure::temperature::{expected_calibration_error, ECE_BINS};
+use genderlens::calibration::UNCERTAIN;
+use genderlens::model::CLASSES;
+use serde::Serialize;
+use std::path::Path;
+
+/// UTKFace race codes, in code order.
+pub const RACES: [&str; 5] = ["White", "Black", "Asian", "Indian", "Other"];
+
+pub const AGE_BANDS: [(&str, u32, u32); 4] = [
+    ("under 18", 0, 17),
+    ("18–29", 18, 29),
+    ("30–49", 30, 49),
+    ("50+", 50, u32::MAX),
+];
+
+/// One row of the table.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    pub value: String,
+    pub images: usize,
+    pub faces_found: usize,
+    /// Correct / images (no face counts as wrong).
+    pub accuracy: f64,
+    /// Share of images whose face was labelled "uncertain".
+    pub uncertain: f64,
+    /// Accuracy over the faces not labelled "uncertain".
+    pub accuracy_when_certain: f64,
+}
+
+/// Age and race from a UTKFace file name, if it has that form.
+pub fn age_and_race(path: &Path) -> (Option<u32>, Option<usize>) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let mut parts = name.split('_');
+    let age = parts.next().and_then(|a| a.parse().ok());
+    let race = parts
+        .nth(1)
+        .and_then(|r| r.parse::<usize>().ok())
+        .filter(|&r| r < RACES.len());
+    (age, race)
+}
+
+pub fn age_band(age: Option<u32>) -> &'static str {
+    age.and_then(|a| {
+        AGE_BANDS
+            .iter()
+            .find(|(_, lo, hi)| (*lo..=*hi).contains(&a))
+    })
+    .map_or("unknown", |(name, _, _)| name)
+}
+
+/// A grouping of the report: its name, its values in table order, and each image's value.
+pub type GroupBy = (
+    &'static str,
+    Vec<&'static str>,
+    fn(&Labelled) -> &'static str,
+);
+
+pub struct Labelled<'a> {
+    pub truth: u32,
+    pub sex: &'static str,
+    pub race: &'static str,
+    pub age: &'static str,
+    pub outcome: &'a Outcome,
+}
+
+pub fn row(group: &str, value: &str, members: &[&Labelled]) -> GroupRow {
+    let faces: Vec<_> = members
+        .iter()
+        .filter_map(|m| match m.outcome {
+            Outcome::Face(face) => Some((m.truth, face)),
+            _ => None,
+        })
+        .collect();
+    let correct = members
+        .iter()
+        .filter(|m| m.outcome.predicted_or_wrong(m.truth) == m.truth)
+        .count();
+    let certain: Vec<_> = faces
+        .iter()
+        .filter(|(_, f)| f.verdict.label != UNCERTAIN)
+        .collect();
+    let certain_correct = certain
+        .iter()
+        .filter(|(t, f)| class_of(f.p_male) == *t)
+        .count();
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    GroupRow {
+        group: group.into(),
+        value: value.into(),
+        images: members.len(),
+        faces_found: faces.len(),
+        accuracy: ratio(correct, members.len()),
+        uncertain: ratio(faces.len() - certain.len(), members.len()),
+        accuracy_when_certain: ratio(certain_correct, certain.len()),
+    }
+}
+
+/// The table: everything, then by sex, race and age band (values in a fixed order, each
+/// listed only when it has images).
+pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
+    let labelled: Vec<Labelled> = files
+        .files
+        .iter()
+        .zip(outcomes)
+        .map(|((path, truth), outcome)| {
+            let (age, race) = age_and_race(path);
+            Labelled {
+                truth: *truth,
+                sex: CLASSES[*truth as usize],
+                race: race.map_or("unknown", |r| RACES[r]),
+                age: age_band(age),
+                outcome,
+            }
+        })
+        .collect();
+    let mut rows = vec![row("all", "all", &labelled.iter().collect::<Vec<_>>())];
+    let groups: [GroupBy; 3] = [
+        ("sex", CLASSES.to_vec(), |l| l.sex),
+        (
+            "race",
+            RACES.iter().chain(["unknown"].iter()).copied().collect(),
+            |l| l.race,
+        ),
+        (
+            "age",
+            AGE_BANDS.iter().map(|b| b.0).chain(["unknown"]).collect(),
+            |l| l.age,
+        ),
+    ];
+    for (group, values, key) in groups {
+        for value in values {
+            let members: Vec<&Labelled> = labelled.iter().filter(|l| key(l) == value).collect();
+            if !members.is_empty() {
+                rows.push(row(group, value, &members));
+            }
+        }
+    }
+    rows
+}
+
+/// Expected calibration error of the probabilities of the images where a face was found.
+pub fn faces_ece(files: &FileList, outcomes: &[Outcome]) -> f64 {
+    let (p_male, truth): (Vec<f32>, Vec<u32>) = outcomes
+        .iter()
+        .zip(&files.files)
+        .filter_map(|(o, (_, t))| match o {
+            Outcome::Face(face) => Some((face.p_male, *t)),
+            _ => None,
+        })
+        .unzip();
+    expected_calibration_error(&p_male, &truth, ECE_BINS)
+}
+
+/// The rows as a Markdown table (the model card's format).
+pub fn print_table(rows: &[GroupRow]) {
+    println!(
+        "| group | value | images | faces found | accuracy | uncertain | accuracy when certain |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {:.1} % | {:.1} % | {:.1} % |",
+            r.group,
+            r.value,
+            r.images,
+            r.faces_found,
+            100.0 * r.accuracy,
+            100.0 * r.uncertain,
+            100.0 * r.accuracy_when_certain
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utk_file_names_give_age_and_race() {
+        let path = Path::new("utk/female/34_1_3_20170104222422274.jpg.chip.jpg");
+        assert_eq!(age_and_race(path), (Some(34), Some(3)));
+        assert_eq!(age_band(Some(34)), "30–49");
+        assert_eq!(age_band(Some(18)), "18–29");
+        assert_eq!(age_band(Some(50)), "50+");
+        assert_eq!(age_and_race(Path::new("x/holiday.jpg")), (None, None));
+        assert_eq!(age_and_race(Path::new("x/20_0_9_1.jpg")).1, None);
+    }
+}

@@ -1,0 +1,8 @@
+//! How good a model is: its logits on cached faces, metrics, the fitted temperature and the
+//! calibration error, the pipeline's outcome per labelled image, tables by group.
+
+pub mod groups;
+pub mod logits;
+pub mod metrics;
+pub mod outcome;
+pub mod temperature;

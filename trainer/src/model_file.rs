@@ -1,0 +1,84 @@
+//! The files a training run leaves: weights in their stored form, the model JSON beside them
+//! (with each epoch's record), and the atomic writes that keep a killed process from leaving
+//! a half-written one.
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Tensor};
+use genderlens::model::INPUT_SIZE;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Side of the training faces this epoch (validation always runs at full size).
+    #[serde(default = "full_input_side")]
+    pub input_side: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+pub fn full_input_side() -> usize {
+    INPUT_SIZE
+}
+
+/// Writes through a temporary file in the same folder, then renames: a killed process
+/// never leaves a half-written file under the final name.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    write(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// Applies `edit` to the model JSON at `path`, appends `command` to its `commands` and
+/// rewrites it atomically; `Ok(false)` when there is no JSON beside the weights.
+pub fn update_model_json(
+    path: &Path,
+    command: &str,
+    edit: impl FnOnce(&mut serde_json::Value) -> Result<()>,
+) -> Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let text = std::fs::read_to_string(path)?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    edit(&mut json)?;
+    if let Some(commands) = json["commands"].as_array_mut() {
+        commands.push(command.into());
+    }
+    write_atomically(path, |tmp| {
+        Ok(std::fs::write(
+            tmp,
+            serde_json::to_string_pretty(&json)? + "\n",
+        )?)
+    })?;
+    Ok(true)
+}
+
+/// How exported weights are stored (the model JSON's `dtype`).
+pub const STORED_AS: &str = "int8+f16";
+
+/// Exported form of trained weights: f16, then the large convolutions in 8 bits
+/// ([`genderlens::quantize`]).
+pub fn compact_weights(weights: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    let half: HashMap<String, Tensor> = weights
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(DType::F16)?)))
+        .collect::<Result<_>>()?;
+    Ok(genderlens::quantize::quantize(&half)?)
+}
+
+/// Writes `weights` in their stored form ([`compact_weights`]) to `path`, atomically.
+pub fn save_compact(path: &Path, weights: &HashMap<String, Tensor>) -> Result<()> {
+    let stored = compact_weights(weights)?;
+    write_atomically(path, |tmp| {
+        Ok(candle_core::safetensors::save(&stored, tmp)?)
+    })
+}
