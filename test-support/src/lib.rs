@@ -7,6 +7,8 @@ pub mod corpus;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod data;
 pub mod detector_equivalence;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod synthetic;
 
 /// The 1927 Solvay conference photo (public domain), 1024 × 698 px, 29 faces.
 pub const SOLVAY_JPEG: &[u8] = include_bytes!("../../tests/fixtures/solvay-1927.jpg");

@@ -1,9 +1,9 @@
 //! `train`: learning, the model report, checkpoints and resuming, bad settings.
 
 use crate::helpers::{
-    assert_success, dataset, eval_json, genderlens, has_data, link_sample, run_genderlens,
-    small_dataset, train_args,
+    assert_success, eval_json, genderlens, has_data, run_genderlens, small_dataset, train_args,
 };
+use genderlens_test_support::synthetic;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -88,15 +88,9 @@ fn training_learns_skips_bad_files_and_writes_the_model_report() {
 
 #[test]
 fn an_interrupted_run_resumes_from_its_checkpoint() {
-    if !has_data(
-        "an_interrupted_run_resumes_from_its_checkpoint",
-        &["gender"],
-    ) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    small_dataset(&data, 100, 50);
+    synthetic::kaggle_layout(&data, 100, 50);
     let out = dir.path().join("out");
     let train = |out: &Path, extra: &[&str]| {
         run_genderlens(&train_args(
@@ -203,20 +197,9 @@ fn a_low_resolution_side_the_network_cannot_pool_is_a_clear_error() {
 
 #[test]
 fn training_without_a_validation_folder_is_a_clear_error() {
-    if !has_data(
-        "training_without_a_validation_folder_is_a_clear_error",
-        &["gender"],
-    ) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    for class in ["female", "male"] {
-        link_sample(
-            &dataset(&format!("gender/Training/{class}")),
-            &dir.path().join("Training").join(class),
-            5,
-        );
-    }
+    synthetic::kaggle_layout(dir.path(), 5, 0);
+    std::fs::remove_dir_all(dir.path().join("Validation")).unwrap();
     let output = genderlens(&[
         "train",
         "--data",
@@ -234,16 +217,10 @@ fn training_without_a_validation_folder_is_a_clear_error() {
 
 #[test]
 fn a_killed_run_resumes_without_losing_a_completed_epoch() {
-    if !has_data(
-        "a_killed_run_resumes_without_losing_a_completed_epoch",
-        &["gender"],
-    ) {
-        return;
-    }
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    small_dataset(&data, 60, 30);
+    synthetic::kaggle_layout(&data, 60, 30);
     let out = dir.path().join("out");
     let args = |epochs: &str| train_args(&data, &out, "k", &["--epochs", epochs]);
     // Far more epochs than it gets: SIGKILL right after the second epoch's summary line.
