@@ -364,11 +364,12 @@ class Camera {
       this.overlay.height = vh;
       const octx = this.overlay.getContext('2d');
       octx.clearRect(0, 0, vw, vh);
-      drawBoxes(octx, leftToRight(analysis.faces), 1 / scale, labelFontPx(this.overlay, 14));
+      const faces = leftToRight(analysis.faces);
+      drawBoxes(octx, faces, 1 / scale, labelFontPx(this.overlay, 14));
       const now = performance.now();
       this.frames.push(now);
       while (this.frames.length && now - this.frames[0] > 1000) this.frames.shift();
-      this.stats.textContent = `${this.frames.length} FPS · ${analysis.faces.length} face(s): ${analysis.faces.map(describe).join(', ') || '—'} · detection ${analysis.detect_ms.toFixed(0)} ms`;
+      this.stats.textContent = `${this.frames.length} FPS · ${analysis.faces.length} face(s): ${faces.map((f, i) => `${i + 1} ${describe(f)}`).join(', ') || '—'} · detection ${analysis.detect_ms.toFixed(0)} ms`;
       this.overlay.setAttribute('data-faces', String(analysis.faces.length));
     }
   }

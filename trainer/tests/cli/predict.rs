@@ -1,7 +1,11 @@
 //! `predict`: one result or error per image, with the JSON the README documents.
 
-use crate::helpers::{assert_success, genderlens, last_json_line, repo};
-use genderlens_test_support::corpus;
+use crate::helpers::{assert_success, genderlens, last_json_line, repo, run_genderlens};
+use genderlens_test_support::{corpus, PORTRAITS};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 #[test]
 fn predict_json_has_one_object_per_image_with_errors_inline() {
@@ -78,5 +82,194 @@ fn predict_gives_a_result_or_an_error_for_every_corpus_file() {
                 assert_eq!(faces[0]["likely"], "male", "{name}");
             }
         }
+    }
+}
+
+/// A library of `copies` × the portrait fixtures (hard links), in nested folders, with a
+/// text file among them that is not an image.
+fn photo_library(dir: &Path, copies: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, (_, bytes)) in PORTRAITS.iter().enumerate() {
+        let original = dir.join(format!("portrait-{i}.jpg"));
+        std::fs::write(&original, bytes).unwrap();
+        for copy in 0..copies {
+            let folder = dir
+                .join(format!("album-{}", copy % 7))
+                .join(format!("day-{}", copy % 3));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::hard_link(&original, folder.join(format!("{copy:05}-{i}.jpg"))).unwrap();
+        }
+    }
+    std::fs::write(dir.join("album-0/notes.txt"), "not an image").unwrap();
+}
+
+fn stream(args: &[&str]) -> Vec<String> {
+    let output = genderlens(&[&["predict"], args].concat());
+    assert_success(&output);
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_killed_stream_resumes_to_the_output_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir.path().join("library");
+    photo_library(&library, 700); // 2 100 images: seconds of work, killed after the first batch
+    let (full, part) = (dir.path().join("full.jsonl"), dir.path().join("part.jsonl"));
+    let lib = library.to_str().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        ["predict", lib, "--jsonl", "--out", out.to_str().unwrap()]
+            .map(String::from)
+            .to_vec()
+    };
+    assert_success(&run_genderlens(&args(&full)));
+    let expected = std::fs::read_to_string(&full).unwrap();
+    assert_eq!(
+        expected.lines().count(),
+        3 * 700 + 3,
+        "every image, the text file skipped"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_genderlens"))
+        .args(args(&part))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let written = std::fs::read_to_string(&part).unwrap().lines().count();
+    assert!(
+        written < 3 * 700,
+        "the run ended before it was killed ({written} lines)"
+    );
+    // As if the kill had come in the middle of a write.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&part)
+        .unwrap();
+    file.write_all(b"{\"file\":\"half a li").unwrap();
+
+    assert_success(&run_genderlens(
+        &[args(&part), vec!["--resume".into()]].concat(),
+    ));
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), expected);
+}
+
+#[test]
+fn a_csv_stream_cut_inside_an_image_redoes_that_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let solvay = repo().join("tests/fixtures/solvay-1927.jpg");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (i, (_, bytes)) in PORTRAITS.iter().enumerate() {
+        std::fs::write(photos.join(format!("{i}.jpg")), bytes).unwrap();
+    }
+    std::fs::copy(&solvay, photos.join("z-group.jpg")).unwrap();
+    let out = dir.path().join("faces.csv");
+    let args = [
+        "predict",
+        photos.to_str().unwrap(),
+        "--csv",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    assert_success(&genderlens(&args));
+    let expected = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = expected.lines().collect();
+    assert!(lines[0].starts_with("file,width,height,face,"));
+    let group_rows = lines.iter().filter(|l| l.contains("z-group.jpg")).count();
+    assert!(group_rows >= 20, "one row per face: {group_rows}");
+    // Cut after half of the group photo's rows, in the middle of a row.
+    let keep = lines.len() - group_rows / 2;
+    let cut = lines[..keep].join("\n") + "\n" + &lines[keep][..10];
+    std::fs::write(&out, cut).unwrap();
+    assert_success(&genderlens(&[&args[..], &["--resume"]].concat()));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), expected);
+}
+
+#[test]
+fn bad_files_in_a_folder_change_nothing_for_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("alone");
+    let mixed = dir.path().join("mixed");
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::create_dir_all(&mixed).unwrap();
+    for (i, (_, bytes)) in PORTRAITS.iter().enumerate() {
+        std::fs::write(alone.join(format!("{i}.jpg")), bytes).unwrap();
+        std::fs::write(mixed.join(format!("{i}.jpg")), bytes).unwrap();
+    }
+    for file in corpus::bad_files(false) {
+        std::fs::write(mixed.join(&file.name), &file.bytes).unwrap();
+    }
+    let by_name = |lines: Vec<String>| -> Vec<(String, Value)> {
+        lines
+            .iter()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let name = Path::new(v["file"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                (name, v)
+            })
+            .collect()
+    };
+    let alone = by_name(stream(&[alone.to_str().unwrap(), "--jsonl"]));
+    let mixed = by_name(stream(&[mixed.to_str().unwrap(), "--jsonl"]));
+    for (name, result) in &alone {
+        let (_, same) = mixed.iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!(same["faces"], result["faces"], "{name}");
+    }
+    for file in corpus::bad_files(false) {
+        let line = mixed.iter().find(|(n, _)| *n == file.name);
+        match (file.expect, line) {
+            (corpus::Expect::Error, Some((_, v))) => {
+                assert!(v["error"].as_str().unwrap().len() > 10, "{}", file.name)
+            }
+            // Not an image by its content: a folder's other files are left alone.
+            (corpus::Expect::Error, None) => {}
+            (_, Some((_, v))) => assert!(v["error"].is_null(), "{}: {v}", file.name),
+            (expect, None) => panic!("{}: no line, expected {expect:?}", file.name),
+        }
+    }
+}
+
+#[test]
+fn filters_keep_the_surest_faces_and_bad_stream_options_are_clear_errors() {
+    let solvay = repo().join("tests/fixtures/solvay-1927.jpg");
+    let solvay = solvay.to_str().unwrap();
+    let all = stream(&[solvay, "--jsonl"]);
+    let all: Value = serde_json::from_str(&all[0]).unwrap();
+    let filtered = stream(&[
+        solvay,
+        "--jsonl",
+        "--max-faces",
+        "5",
+        "--min-confidence",
+        "0.95",
+    ]);
+    let filtered: Value = serde_json::from_str(&filtered[0]).unwrap();
+    let faces = filtered["faces"].as_array().unwrap();
+    let expected: Vec<&Value> = all["faces"].as_array().unwrap()[..5]
+        .iter()
+        .filter(|f| f["confidence"].as_f64().unwrap() >= 0.95)
+        .collect();
+    assert_eq!(faces.iter().collect::<Vec<_>>(), expected);
+    for bad in [
+        &["--min-confidence", "0.3"][..],
+        &["--out", "x.jsonl"],
+        &["--resume"],
+        &["--jsonl", "--csv"],
+    ] {
+        let output = genderlens(&[&["predict", solvay], bad].concat());
+        assert!(!output.status.success(), "{bad:?}");
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
     }
 }
