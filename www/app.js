@@ -3,6 +3,8 @@
 
 const CAMERA_MAX_WIDTH = 640;
 
+import { allResults, describe, download, drawBoxes, labelFontPx, leftToRight, renderError, renderResult, resultsCsv } from './cards.js';
+
 const $ = (selector, root = document) => root.querySelector(selector);
 const statusEl = $('#status');
 const progressEl = $('#progress');
@@ -74,206 +76,36 @@ class Inference {
   }
 }
 
-// Labels, "uncertain" and the calibrated confidence all come from the wasm module, so the
-// page and the command line always agree.
-function describe(face) {
-  const pct = Math.round(100 * face.confidence);
-  return face.label === 'uncertain' ? `uncertain (${face.likely} ${pct}%)` : `${face.label} ${pct}%`;
-}
-
-const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#6b6b6b' };
-const SHORT = { female: 'F', male: 'M' };
-
-/** The label's short form, for crowded pictures: "F 97%", "? M 62%". */
-function describeShort(face) {
-  const pct = `${Math.round(100 * face.confidence)}%`;
-  return face.label === 'uncertain' ? `? ${SHORT[face.likely]} ${pct}` : `${SHORT[face.label]} ${pct}`;
-}
-
-/** Faces in reading order of the picture, left to right: the numbers on the boxes and in the
- *  list follow it. */
-function leftToRight(faces) {
-  return [...faces].sort((a, b) => a.box[0] + a.box[2] / 2 - (b.box[0] + b.box[2] / 2));
-}
-
-function overlap(a, b) {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  return w > 0 && h > 0 ? w * h : 0;
-}
-
-/** Where each face's label goes: above its box, else below, else inside it, in the long form
- *  if that fits without covering another label or face, else in the short form; when nothing
- *  fits, the place that covers least. Returns `{ x, y, w, h, text }` per face. */
-function placeLabels(ctx, faces, boxes, fontPx, width, height) {
-  const th = Math.round(fontPx * 1.3);
-  const pad = Math.round(fontPx * 0.3);
-  const placed = [];
-  faces.forEach((face, i) => {
-    const [x, y, w, h] = boxes[i];
-    let best = null;
-    for (const text of [`${i + 1} ${describe(face)}`, `${i + 1} ${describeShort(face)}`]) {
-      const tw = Math.ceil(ctx.measureText(text).width) + 2 * pad;
-      for (const [cx, cy] of [[x, y - th], [x, y + h], [x, y], [x, y + h - th]]) {
-        const r = { x: Math.max(0, Math.min(cx, width - tw)), y: Math.max(0, Math.min(cy, height - th)), w: tw, h: th, text };
-        // Covering another label hides it; covering another face only partly hides it.
-        const cost = placed.reduce((sum, p) => sum + 4 * overlap(r, p), 0)
-          + boxes.reduce((sum, [bx, by, bw, bh], j) => sum + (j === i ? 0 : overlap(r, { x: bx, y: by, w: bw, h: bh })), 0);
-        if (!best || cost < best.cost) best = { ...r, cost };
-        if (cost === 0) break;
-      }
-      if (best.cost === 0) break;
-    }
-    placed.push(best);
-  });
-  return placed;
-}
-
-/** Draws each face's box and its numbered label. `fontPx` is the label size in canvas pixels. */
-function drawBoxes(ctx, faces, scale, fontPx) {
-  const boxes = faces.map((face) => face.box.map((v) => v * scale));
-  ctx.lineWidth = Math.max(2, Math.round(fontPx / 6));
-  ctx.font = `600 ${fontPx}px system-ui, sans-serif`;
-  ctx.textBaseline = 'middle';
-  faces.forEach((face, i) => {
-    ctx.strokeStyle = COLORS[face.label];
-    ctx.strokeRect(...boxes[i]);
-  });
-  // Labels after every box, so that no box line crosses a label.
-  const labels = placeLabels(ctx, faces, boxes, fontPx, ctx.canvas.width, ctx.canvas.height);
-  labels.forEach((label, i) => {
-    ctx.fillStyle = COLORS[faces[i].label];
-    ctx.fillRect(label.x, label.y, label.w, label.h);
-    ctx.fillStyle = '#fff';
-    ctx.fillText(label.text, label.x + Math.round(fontPx * 0.3), label.y + label.h / 2);
-  });
-}
-
-/** Label size in canvas pixels that shows as about `cssPx` on screen, however much the page
- *  shrinks the canvas (also the size in the downloaded image). */
-function labelFontPx(canvas, cssPx = 13) {
-  const shown = canvas.getBoundingClientRect().width || canvas.width;
-  return Math.max(10, Math.round((cssPx * canvas.width) / shown));
-}
-
-function download(name, blob) {
-  const url = URL.createObjectURL(blob);
-  const a = Object.assign(document.createElement('a'), { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-const MAX_CANVAS_SIDE = 1600;
-
-/** One result card: annotated canvas, face list, actions. */
-function renderResult(file, bitmap, analysis, inference, bytes) {
-  const card = $('#result-template').content.firstElementChild.cloneNode(true);
-  $('.name', card).textContent = file.name || 'pasted image';
-  const canvas = $('.annotated', card);
-  const facesEl = $('.faces', card);
-  const summary = $('.summary', card);
-  const wholeButton = $('.whole', card);
-  let faces = leftToRight(analysis.faces);
-  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(analysis.width, analysis.height));
-
-  const redraw = () => {
-    canvas.width = Math.round(analysis.width * scale);
-    canvas.height = Math.round(analysis.height * scale);
-    const ctx = canvas.getContext('2d');
-    if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    drawBoxes(ctx, faces, scale, labelFontPx(canvas));
-    canvas.setAttribute('role', 'img');
-    canvas.setAttribute('aria-label', `${file.name}: ${faces.length ? faces.map(describe).join(', ') : 'no face found'}`);
-    facesEl.replaceChildren(...faces.map((face, i) => faceItem(face, i, bitmap)));
-    const timing = analysis.detect_ms !== undefined ? ` Detection ${analysis.detect_ms.toFixed(0)} ms, classification ${analysis.classify_ms.toFixed(0)} ms.` : '';
-    summary.textContent = faces.length
-      ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.${timing}`
-      : `No face found.${timing} If the picture is already a close crop of one face, you can classify it as a whole.`;
-    wholeButton.hidden = faces.length > 0;
-  };
-
-  wholeButton.addEventListener('click', async () => {
-    wholeButton.disabled = true;
-    try {
-      const face = await inference.call({ op: 'whole-bytes', bytes: bytes.slice(0) });
-      face.whole_image = true;
-      faces = [face];
-      redraw();
-      summary.textContent = 'Classified as a whole image (no face was detected, so this is less reliable).';
-    } catch (e) {
-      summary.textContent = `Could not classify: ${e.message}`;
-    } finally {
-      wholeButton.disabled = false;
-    }
-  });
-  $('.download-png', card).addEventListener('click', () => canvas.toBlob((blob) => download(`${stem(file.name)}-genderlens.png`, blob), 'image/png'));
-  $('.download-json', card).addEventListener('click', () => {
-    const json = JSON.stringify({ file: file.name, width: analysis.width, height: analysis.height, faces }, null, 2);
-    download(`${stem(file.name)}-genderlens.json`, new Blob([json], { type: 'application/json' }));
-  });
-  // In the page before drawing: a canvas of the template's inert document draws no text.
-  resultsEl.prepend(card);
-  try {
-    redraw();
-  } catch (e) {
-    card.remove(); // the error card takes its place
-    throw e;
-  }
-}
-
-function stem(name) {
-  return (name || 'image').replace(/\.[^.]+$/, '');
-}
-
-function faceItem(face, index, bitmap) {
-  const li = document.createElement('li');
-  const label = face.label;
-  if (bitmap) {
-    const thumb = document.createElement('canvas');
-    thumb.width = thumb.height = 96;
-    const [x, y, w, h] = face.box;
-    thumb.getContext('2d').drawImage(bitmap, x, y, w, h, 0, 0, 96, 96);
-    thumb.setAttribute('aria-hidden', 'true');
-    li.append(thumb);
-  }
-  const text = document.createElement('span');
-  text.className = `label-${label}`;
-  text.textContent = `Face ${index + 1}: ${describe(face)}${face.whole_image ? ' (whole image)' : ''}`;
-  li.append(text);
-  return li;
-}
-
-function renderError(file, message) {
-  const card = document.createElement('article');
-  card.className = 'result error-card';
-  const h2 = document.createElement('h2');
-  h2.textContent = file.name || 'pasted item';
-  const p = document.createElement('p');
-  p.className = 'error';
-  p.textContent = `Could not read this file: ${message}`;
-  card.append(h2, p);
-  resultsEl.prepend(card);
-}
-
 let queue = Promise.resolve();
+/** The files dropped, pasted or chosen since the list was last empty: how many, how many are
+ *  done, and whether the visitor cancelled the rest. */
+let batch = null;
+
+function showBatch() {
+  progressEl.max = batch.total;
+  progressEl.value = batch.done;
+  $('#batch').hidden = batch.done >= batch.total;
+  $('#all-results').hidden = allResults.length === 0;
+}
 
 function handleFiles(files, inference) {
   const list = [...files];
   if (!list.length) return;
-  progressEl.hidden = false;
-  progressEl.max = list.length;
-  progressEl.value = 0;
+  if (!batch || batch.done >= batch.total) batch = { total: 0, done: 0, cancelled: false };
+  const mine = batch;
+  mine.total += list.length;
+  showBatch();
   for (const file of list) {
     queue = queue
-      .then(() => processFile(file, inference))
+      .then(() => (mine.cancelled ? undefined : processFile(file, inference)))
       // A failure while showing one file's result must not stop the files after it.
       .catch((e) => renderError(file, e.message))
       .finally(() => {
-        progressEl.value += 1;
-        setStatus(`Processed ${progressEl.value} of ${list.length}.`);
-        if (progressEl.value >= list.length) progressEl.hidden = true;
+        mine.done += 1;
+        if (mine === batch) {
+          showBatch();
+          if (!mine.cancelled) setStatus(`Processed ${mine.done} of ${mine.total}.`);
+        }
       });
   }
 }
@@ -292,13 +124,19 @@ async function processFile(file, inference) {
   const bitmap = createImageBitmap(file).catch(() => null);
   let analysis;
   try {
-    analysis = await inference.call({ op: 'bytes', bytes: bytes.slice(0) });
+    // Handed over, not copied: the page keeps no copy of the file's bytes.
+    analysis = await inference.call({ op: 'bytes', bytes }, [bytes]);
   } catch (e) {
     renderError(file, e.message);
     bitmap.then((b) => b?.close());
     return;
   }
-  renderResult(file, await bitmap, analysis, inference, bytes);
+  const picture = await bitmap;
+  try {
+    await renderResult(file, picture, analysis, inference);
+  } finally {
+    picture?.close();
+  }
 }
 
 /** Live camera: frames go to the worker one at a time; boxes drawn on an overlay. */
@@ -404,6 +242,16 @@ function main() {
     },
     (e) => setStatus(e.message, true),
   );
+
+  $('#cancel').addEventListener('click', () => {
+    if (!batch || batch.done >= batch.total) return;
+    batch.cancelled = true;
+    setStatus(`Cancelled: ${batch.total - batch.done} file(s) left unprocessed (the one being analysed finishes).`);
+  });
+  $('#download-all-json').addEventListener('click', () =>
+    download('genderlens-results.json', new Blob([JSON.stringify(allResults, null, 2)], { type: 'application/json' })));
+  $('#download-all-csv').addEventListener('click', () =>
+    download('genderlens-results.csv', new Blob([resultsCsv(allResults)], { type: 'text/csv' })));
 
   const fileInput = $('#file-input');
   fileInput.addEventListener('change', () => {

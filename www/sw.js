@@ -12,6 +12,7 @@ const SHELL = [
   './index.html',
   './style.css',
   './app.js',
+  './cards.js',
   './worker.js',
   './warm-up.jpg',
   './pkg/genderlens.js',

@@ -4,14 +4,16 @@
 // drop: the browser's and this harness's own share of the time; and a photo dropped a second
 // after the page is ready), per-photo time in the
 // worker for the Solvay photo at 640 and 1024 px (the first run, then medians once the module
-// is optimised), and the live camera's frame rate on a 640 x 480 fake capture of a face.
+// is optimised), 300 photos dropped at once (time, the longest main-thread task, memory at the
+// end), and the live camera's frame rate on a 640 x 480 fake capture of a face, then its
+// memory over a ten-minute run (BENCH_CAMERA_SOAK_S; 0 skips it).
 // Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import os from 'node:os';
 import { makeY4m } from './y4m.mjs';
-import { fixture, launch, startServer } from './harness.mjs';
+import { fixture, launch, memoryOf, startServer } from './harness.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 /** Runs before the timed ones: the browser first runs the module on baseline code and swaps
@@ -19,6 +21,10 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const WARM_UP_RUNS = Number(process.env.BENCH_WARM_UP_RUNS ?? 10);
 /** Cold loads, each in a fresh context (no cache): one load is too noisy on this machine. */
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
+/** Photos dropped at once for the load measurement. */
+const MANY = Number(process.env.BENCH_MANY_PHOTOS ?? 300);
+/** Seconds the camera runs for the memory soak (its first minute is the baseline). */
+const SOAK_S = Number(process.env.BENCH_CAMERA_SOAK_S ?? 600);
 const solvay = fixture('solvay-1927.jpg');
 const face = fixture('faces/einstein.jpg');
 
@@ -42,6 +48,34 @@ function serve() {
     ['/__bench/solvay.jpg', { status: 200, type: 'image/jpeg', body: solvay }],
   ]);
   return startServer({ replaced, onFile: (file) => served.push(file) });
+}
+
+/** `MANY` photos dropped at once (portraits, every tenth the group photo): time until the
+ *  last is listed, the page's longest main-thread task meanwhile (the browser reports those
+ *  of 50 ms and more), and the memory at the end. */
+async function manyPhotos(browser, origin) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(origin + '/');
+  await modelReady(page);
+  const portraits = ['collins', 'einstein', 'planck'].map((n) => fixture(`faces/${n}.jpg`).toString('base64'));
+  const files = Array.from({ length: MANY }, (_, i) => [`photo-${i}.jpg`, i % 10 === 9 ? solvay.toString('base64') : portraits[i % 3]]);
+  const ms = await page.evaluate(async (files) => {
+    const transfer = new DataTransfer();
+    for (const [name, b64] of files) transfer.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/jpeg' }));
+    // Observed from the drop on: making the files above is the harness's work, not the page's.
+    await new Promise((r) => setTimeout(r, 100));
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    const t0 = performance.now();
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    while (document.querySelectorAll('#results > article').length < files.length) await new Promise((r) => setTimeout(r, 20));
+    return performance.now() - t0;
+  }, files);
+  const longTasks = await page.evaluate(() => window.longTasks);
+  const memory = await memoryOf(page);
+  await context.close();
+  return { photos: MANY, ms, long_tasks: longTasks.length, longest_task_ms: Math.max(0, ...longTasks), memory };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -208,7 +242,16 @@ async function cameraFps(browser, origin) {
       readings.push({ fps: Number(/(\d+) FPS/.exec(text)?.[1]), detect: Number(/detection (\d+) ms/.exec(text)?.[1]) });
       await page.waitForTimeout(1000);
     }
-    return { width: 640, height: 480, fps: median(readings.map((r) => r.fps)), detect_ms: median(readings.map((r) => r.detect)) };
+    const result = { width: 640, height: 480, fps: median(readings.map((r) => r.fps)), detect_ms: median(readings.map((r) => r.detect)) };
+    if (SOAK_S > 60) {
+      // Memory after the first minute of running, and at the end of the soak.
+      await page.waitForTimeout(60_000 - 7000);
+      const start = await memoryOf(page);
+      await page.waitForTimeout((SOAK_S - 60) * 1000);
+      const end = await memoryOf(page);
+      result.soak = { seconds: SOAK_S, after_first_minute: start, end, growth: end.total_bytes / start.total_bytes - 1 };
+    }
+    return result;
   } finally {
     await camera.close();
   }
@@ -233,6 +276,7 @@ try {
   };
   const afterReadyMs = await firstResultAfterReady(browser, origin);
   const photos = [await photoTimings(browser, origin, 640), await photoTimings(browser, origin, 1024)];
+  const many = await manyPhotos(browser, origin);
   const camera = await cameraFps(browser, origin);
   const total = cold.files.reduce((s, f) => s + f.bytes, 0);
   const totalGzip = cold.files.reduce((s, f) => s + f.gzip, 0);
@@ -249,8 +293,16 @@ try {
       `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs ` +
       `after ${WARM_UP_RUNS} to warm up, the fastest ${p.fastest_ms.toFixed(1)} ms; the first run took ${p.first_ms.toFixed(0)} ms)`);
   }
+  const mb = (bytes) => (bytes / 2 ** 20).toFixed(0);
+  console.log(`${many.photos} photos dropped at once: all listed after ${(many.ms / 1000).toFixed(1)} s; ` +
+    `${many.long_tasks ? `${many.long_tasks} main-thread tasks over 50 ms, the longest ${many.longest_task_ms.toFixed(0)} ms` : 'no main-thread task over 50 ms'}; ` +
+    `memory at the end ${mb(many.memory.total_bytes)} MB (JS heap ${mb(many.memory.js_heap_bytes)} MB, wasm ${mb(many.memory.wasm_bytes)} MB)`);
   console.log(`camera ${camera.width}×${camera.height} (one face): ${camera.fps} FPS, detection ${camera.detect_ms} ms per frame (medians of 5 readings)`);
-  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, cold_first_results_ms: cold.allFirstResultsMs, empty_page_first_result_ms: cold.emptyPageMs, first_result_after_ready_ms: afterReadyMs, model_ready_ms: cold.modelReadyMs, photos, camera, files: cold.files }));
+  if (camera.soak) {
+    console.log(`camera for ${camera.soak.seconds} s: memory ${mb(camera.soak.after_first_minute.total_bytes)} MB after the first minute, ` +
+      `${mb(camera.soak.end.total_bytes)} MB at the end (${(100 * camera.soak.growth).toFixed(1)} %)`);
+  }
+  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, cold_first_results_ms: cold.allFirstResultsMs, empty_page_first_result_ms: cold.emptyPageMs, first_result_after_ready_ms: afterReadyMs, model_ready_ms: cold.modelReadyMs, photos, many, camera, files: cold.files }));
 } finally {
   await browser.close();
   server.close();

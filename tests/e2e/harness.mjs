@@ -53,3 +53,19 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-firs
 export function launch(extraArgs = []) {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
+
+/** The page's memory after a garbage collection: the main thread's JS heap and the inference
+ *  worker's wasm memory (which holds the decoded photos and the model), in bytes. */
+export async function memoryOf(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  await cdp.send('HeapProfiler.collectGarbage');
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  await cdp.detach();
+  const jsHeap = metrics.find((m) => m.name === 'JSHeapUsedSize').value;
+  let wasm = 0;
+  for (const worker of page.workers()) {
+    wasm += await worker.evaluate(() => globalThis.genderlensWasmBytes?.() ?? 0);
+  }
+  return { js_heap_bytes: jsHeap, wasm_bytes: wasm, total_bytes: jsHeap + wasm };
+}

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeY4m } from './y4m.mjs';
-import { fixture, launch, root, startServer, www } from './harness.mjs';
+import { fixture, launch, memoryOf, root, startServer, www } from './harness.mjs';
 
 const solvay = fixture('solvay-1927.jpg');
 const portrait = fixture('faces/einstein.jpg');
@@ -44,6 +44,17 @@ async function dropFile(page, name, type, bytes) {
     transfer.items.add(new File([data], name, { type }));
     document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
   }, [name, type, Buffer.from(bytes).toString('base64')]);
+}
+
+/** Dispatches one `drop` event carrying several files: `[name, type, bytes]` each. */
+async function dropFiles(page, files) {
+  await page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const [name, type, b64] of files) {
+      transfer.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+    }
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, files.map(([name, type, bytes]) => [name, type, Buffer.from(bytes).toString('base64')]));
 }
 
 async function cardCount(page) {
@@ -93,26 +104,28 @@ async function downloaded(page, button) {
 
 /** For each face box (image coordinates), how many pixels of label text the picture shows
  *  around it: pixels near white where the plain photo is not, beside a pixel of a label's
- *  colour. `picture` is the card's canvas (null) or a downloaded PNG; `photo` the dropped file. */
+ *  colour. `picture` is the card's picture (null) or a downloaded PNG; `photo` the dropped file. */
 function labelTextAround(page, photo, picture, boxes, imageWidth) {
   return page.evaluate(async ([photoB64, pictureB64, boxes, imageWidth]) => {
     const bytes = (b64) => new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))]);
-    const card = document.querySelector('#results > article .annotated');
-    const { width, height } = card;
-    const pixelsOf = (source) => {
+    const shown = document.querySelector('#results > article .annotated');
+    await shown.decode();
+    const source = await createImageBitmap(pictureB64 ? bytes(pictureB64) : shown);
+    const { width, height } = source;
+    const pixelsOf = (image) => {
       const c = new OffscreenCanvas(width, height);
       const ctx = c.getContext('2d');
-      ctx.drawImage(source, 0, 0, width, height);
+      ctx.drawImage(image, 0, 0, width, height);
       return ctx.getImageData(0, 0, width, height).data;
     };
     const plain = pixelsOf(await createImageBitmap(bytes(photoB64)));
-    const shown = pixelsOf(pictureB64 ? await createImageBitmap(bytes(pictureB64)) : card);
+    const pixels = pixelsOf(source);
     const colours = [[0xd0, 0x19, 0x7f], [0x16, 0x73, 0xd1], [0x6b, 0x6b, 0x6b]];
-    const changed = (i) => Math.abs(shown[i] - plain[i]) + Math.abs(shown[i + 1] - plain[i + 1]) + Math.abs(shown[i + 2] - plain[i + 2]) > 90;
-    const labelColour = (i) => changed(i) && colours.some((c) => c.every((v, k) => Math.abs(shown[i + k] - v) < 40));
+    const changed = (i) => Math.abs(pixels[i] - plain[i]) + Math.abs(pixels[i + 1] - plain[i + 1]) + Math.abs(pixels[i + 2] - plain[i + 2]) > 90;
+    const labelColour = (i) => changed(i) && colours.some((c) => c.every((v, k) => Math.abs(pixels[i + k] - v) < 40));
     const isText = (x, y) => {
       const i = 4 * (y * width + x);
-      if (!(shown[i] > 220 && shown[i + 1] > 220 && shown[i + 2] > 220 && changed(i))) return false;
+      if (!(pixels[i] > 220 && pixels[i + 1] > 220 && pixels[i + 2] > 220 && changed(i))) return false;
       for (let dy = -2; dy <= 2; dy++) {
         for (let dx = -2; dx <= 2; dx++) {
           const xx = x + dx;
@@ -154,6 +167,43 @@ test('every face on the picture has its number and label, in the card and the do
     assert.deepEqual(bare, [], `${where}: faces (number, text pixels) without a readable label`);
   }
   assert.match(await card.locator('.legend').textContent(), /uncertain/);
+  await page.context().close();
+});
+
+test('a drop of many photos shows progress, cancels within one photo and downloads all results', async () => {
+  const { page } = await openPage(browser);
+  const portraits = ['collins', 'einstein', 'planck'].map((name) => fixture(`faces/${name}.jpg`));
+  const files = Array.from({ length: 40 }, (_, i) => [`photo-${i}.jpg`, 'image/jpeg', i % 10 === 9 ? solvay : portraits[i % 3]]);
+  await dropFiles(page, files);
+  await page.waitForFunction(() => document.querySelector('#progress').value >= 4, null, { timeout: 60_000 });
+  assert.equal(await page.locator('#batch').isVisible(), true, 'progress and cancel are shown');
+  // Click and read the count in one step of the page, so no file finishes in between.
+  const doneAtCancel = await page.evaluate(() => {
+    document.querySelector('#cancel').click();
+    return document.querySelector('#progress').value;
+  });
+  await page.waitForFunction(() => document.querySelector('#batch').hidden, null, { timeout: 60_000 });
+  const cards = await cardCount(page);
+  assert.ok(cards >= doneAtCancel && cards <= doneAtCancel + 1, `${cards} cards after cancelling at ${doneAtCancel}`);
+  assert.match(await page.locator('#status').textContent(), /Cancelled/);
+  // Finished cards keep a small picture, not a canvas of the photo.
+  assert.equal(await page.locator('#results canvas').count(), 0);
+  const pictures = await page.locator('#results .annotated').evaluateAll((imgs) => imgs.map((img) => img.src));
+  assert.ok(pictures.length === cards && pictures.every((src) => src.startsWith('blob:')), pictures.join(' '));
+
+  const all = JSON.parse(await downloaded(page, page.locator('#download-all-json')));
+  assert.equal(all.length, cards);
+  const names = all.map((r) => r.file);
+  assert.deepEqual(names, files.slice(0, cards).map(([name]) => name), 'in the order they were done');
+  const csv = (await downloaded(page, page.locator('#download-all-csv'))).toString().trim().split('\n');
+  assert.equal(csv[0], 'file,width,height,face,x,y,w,h,label,likely,confidence,p_male,detector_score,error');
+  const faceRows = all.reduce((n, r) => n + Math.max(1, r.faces.length), 0);
+  assert.equal(csv.length - 1, faceRows, 'one row per face');
+  assert.match(csv[1], /^photo-0\.jpg,200,200,1,[\d.]+,[\d.]+,[\d.]+,[\d.]+,(female|male|uncertain),/);
+
+  // A new drop after cancelling is processed.
+  await dropFiles(page, [['again.jpg', 'image/jpeg', portraits[1]]]);
+  await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n + 1, cards, { timeout: 60_000 });
   await page.context().close();
 });
 
@@ -251,6 +301,13 @@ test('the camera shows live boxes from a fake capture device', async () => {
     await live.click('#camera-toggle');
     await live.waitForFunction(() => Number(document.querySelector('#overlay').dataset.faces) >= 1, null, { timeout: 30_000 });
     assert.match(await live.locator('#camera-stats').textContent(), /FPS/);
+    // A short soak (`./dev bench` runs ten minutes): once running, memory stays flat.
+    await live.waitForTimeout(3000);
+    const running = await memoryOf(live);
+    await live.waitForTimeout(12_000);
+    const later = await memoryOf(live);
+    assert.ok(running.wasm_bytes > 0, 'the worker reports its memory');
+    assert.ok(later.total_bytes <= running.total_bytes * 1.1, `memory grew from ${running.total_bytes} to ${later.total_bytes} bytes`);
     await live.click('#camera-toggle');
     assert.equal(await live.locator('#camera').isHidden(), true);
     assertSameOrigin(requests);
