@@ -17,7 +17,7 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-fn js_error(e: crate::Error) -> JsError {
+fn js_error(e: crate::error::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 

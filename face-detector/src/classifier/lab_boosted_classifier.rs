@@ -17,8 +17,8 @@
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
 use super::Score;
+use crate::common::Rectangle;
 use crate::feat::LabBoostedFeatureMap;
-use crate::Rectangle;
 
 /// Number of LAB feature values (8-bit codes) a weak classifier has a weight for.
 const NUM_CODES: usize = 256;
@@ -170,8 +170,8 @@ impl LabBoostedClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::ImageData;
     use crate::feat::FeatureMap;
-    use crate::ImageData;
 
     #[test]
     fn windows_scored_in_chunks_equal_windows_scored_one_by_one() {

@@ -17,9 +17,9 @@
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
 use super::Score;
+use crate::common::Rectangle;
 use crate::feat::SurfMlpFeatureMap;
 use crate::math;
-use crate::Rectangle;
 use std::mem;
 
 struct TwoWayBuffer {

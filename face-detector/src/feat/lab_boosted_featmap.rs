@@ -16,7 +16,7 @@
 // You should have received a copy of the BSD 2-Clause License along with the software.
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
-use crate::ImageData;
+use crate::common::ImageData;
 
 use crate::common::Rectangle;
 use crate::feat::FeatureMap;

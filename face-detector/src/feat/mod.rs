@@ -21,7 +21,7 @@ mod surf_mlp_featmap;
 
 pub use self::lab_boosted_featmap::LabBoostedFeatureMap;
 pub use self::surf_mlp_featmap::SurfMlpFeatureMap;
-use crate::ImageData;
+use crate::common::ImageData;
 
 pub trait FeatureMap {
     fn compute(&mut self, image: &ImageData);

@@ -16,9 +16,9 @@
 // You should have received a copy of the BSD 2-Clause License along with the software.
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
+use crate::common::ImageData;
 use crate::common::{Rectangle, Seq};
 use crate::feat::FeatureMap;
-use crate::ImageData;
 use std::ptr;
 
 pub struct SurfMlpFeatureMap {
@@ -654,7 +654,7 @@ struct Feature {
 mod tests {
     use super::lanes;
     use super::{FeatureMap, SurfMlpFeatureMap};
-    use crate::ImageData;
+    use crate::common::ImageData;
 
     #[test]
     fn a_partial_integral_image_equals_the_full_one_where_it_is_filled() {
