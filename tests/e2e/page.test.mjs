@@ -344,6 +344,23 @@ test('every hostile corpus file shows a result or an error, and the page stays u
   await dropFile(page, 'solvay-1927.jpg', 'image/jpeg', solvay);
   await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n, cards + 1, { timeout: 60_000 });
   assert.ok((await page.locator('#results > article').first().locator('.faces li').count()) >= 20);
+
+  // All in one drop, each bad file between two portraits: they change nothing for the others.
+  const portraits = [['female', fixture('faces/collins.jpg')], ['male', fixture('faces/einstein.jpg')], ['male', fixture('faces/planck.jpg')]];
+  const mixed = cases.flatMap(({ name }, i) => [
+    [`portrait-${i}.jpg`, 'image/jpeg', portraits[i % 3][1]],
+    [name, MIME[path.extname(name)] ?? '', fs.readFileSync(path.join(corpus, name))],
+  ]);
+  await dropFiles(page, mixed);
+  await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n, cards + 1 + mixed.length, { timeout: 120_000 });
+  const all = JSON.parse(await downloaded(page, page.locator('#download-all-json'))).slice(cards + 1);
+  assert.deepEqual(all.map((r) => r.file), mixed.map(([name]) => name));
+  cases.forEach(({ name, expect }, i) => {
+    const portrait = all[2 * i];
+    assert.equal(portrait.faces[0]?.likely, portraits[i % 3][0], `the portrait after ${i} bad files`);
+    const bad = all[2 * i + 1];
+    assert.equal(bad.error !== null, expect === 'error', `${name}: ${bad.error}`);
+  });
   assertSameOrigin(requests);
 });
 
