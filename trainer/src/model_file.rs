@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// One epoch of a training run, as the model JSON's `history` and the charts have it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
@@ -23,7 +24,8 @@ pub struct EpochRecord {
     pub images_per_second: f64,
 }
 
-pub fn full_input_side() -> usize {
+/// Records written before small-face epochs existed trained at full size throughout.
+fn full_input_side() -> usize {
     INPUT_SIZE
 }
 

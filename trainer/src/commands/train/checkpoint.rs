@@ -37,7 +37,7 @@ pub struct Progress {
     pub wall_seconds: f64,
 }
 
-pub fn infinity_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+fn infinity_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
@@ -55,7 +55,7 @@ impl WallClock {
 
 /// Prefix of the best epoch's weights inside a checkpoint (exported at the end even if the
 /// run was resumed after them).
-pub const BEST_PREFIX: &str = "best.";
+const BEST_PREFIX: &str = "best.";
 
 pub fn save_checkpoint(
     path: &Path,
@@ -105,7 +105,7 @@ pub fn read_checkpoint(path: &Path) -> Result<HashMap<String, Tensor>> {
         .with_context(|| format!("reading checkpoint {}", path.display()))
 }
 
-pub fn checkpoint_progress(tensors: &HashMap<String, Tensor>) -> Result<Progress> {
+fn checkpoint_progress(tensors: &HashMap<String, Tensor>) -> Result<Progress> {
     let meta = tensors
         .get("meta.json")
         .context("checkpoint has no meta.json")?
