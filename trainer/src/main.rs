@@ -10,7 +10,7 @@ mod training;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    adapt, bench, bench_train, calibrate, eval, plot, predict, quantize, report, train,
+    adapt, bench, bench_train, calibrate, eval, plot, predict, prepare, quantize, report, train,
 };
 
 #[derive(Parser)]
@@ -32,6 +32,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Find and classify the faces in image files.
     Predict(predict::PredictArgs),
+    /// Turn a public data set of everyday faces into the folders `train` reads.
+    Prepare(prepare::PrepareArgs),
     /// Time the classifier and the pipeline on one core.
     Bench(bench::BenchArgs),
     /// Training throughput of our network and of the original architecture.
@@ -66,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, command_line),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Adapt(args) => adapt::run(args, &command_line),

@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod eval;
 pub mod plot;
 pub mod predict;
+pub mod prepare;
 pub mod quantize;
 pub mod report;
 pub mod train;

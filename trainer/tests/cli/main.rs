@@ -7,4 +7,5 @@ mod eval_report;
 mod helpers;
 mod models;
 mod predict;
+mod prepare;
 mod train;
