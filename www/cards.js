@@ -193,16 +193,17 @@ export async function renderResult(file, bitmap, analysis, inference) {
     const { faces } = record;
     const canvas = annotate(bitmap, analysis, faces, shownWidth());
     facesEl.replaceChildren(...faces.map((face, i) => faceItem(face, i, bitmap)));
-    const thumbnail = await shrunkJpeg(canvas, Math.ceil(shownWidth() * (window.devicePixelRatio || 1)));
-    canvas.width = canvas.height = 0; // its memory goes now, not at the next collection
-    if (picture.src) URL.revokeObjectURL(picture.src);
-    picture.src = URL.createObjectURL(thumbnail);
-    picture.alt = `${name}: ${faces.length ? faces.map((f, i) => `${i + 1} ${describe(f)}`).join(', ') : 'no face found'}`;
     const timing = analysis.detect_ms !== undefined ? ` Detection ${analysis.detect_ms.toFixed(0)} ms, classification ${analysis.classify_ms.toFixed(0)} ms.` : '';
     summary.textContent = faces.length
       ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.${timing}`
       : `No face found.${timing} If the picture is already a close crop of one face, you can classify it as a whole.`;
     wholeButton.hidden = faces.length > 0;
+    picture.alt = `${name}: ${faces.length ? faces.map((f, i) => `${i + 1} ${describe(f)}`).join(', ') : 'no face found'}`;
+    // The text is complete above; the picture follows once encoded.
+    const thumbnail = await shrunkJpeg(canvas, Math.ceil(shownWidth() * (window.devicePixelRatio || 1)));
+    canvas.width = canvas.height = 0; // its memory goes now, not at the next collection
+    if (picture.src) URL.revokeObjectURL(picture.src);
+    picture.src = URL.createObjectURL(thumbnail);
   };
   /** The file's picture again, for a redraw or a download (null if the browser cannot draw it). */
   const reread = () => createImageBitmap(file).catch(() => null);

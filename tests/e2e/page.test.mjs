@@ -109,6 +109,7 @@ function labelTextAround(page, photo, picture, boxes, imageWidth) {
   return page.evaluate(async ([photoB64, pictureB64, boxes, imageWidth]) => {
     const bytes = (b64) => new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))]);
     const shown = document.querySelector('#results > article .annotated');
+    while (!shown.src) await new Promise((resolve) => setTimeout(resolve, 10)); // still encoding
     await shown.decode();
     const source = await createImageBitmap(pictureB64 ? bytes(pictureB64) : shown);
     const { width, height } = source;
