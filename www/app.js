@@ -203,7 +203,7 @@ class Camera {
       const octx = this.overlay.getContext('2d');
       octx.clearRect(0, 0, vw, vh);
       const faces = leftToRight(analysis.faces);
-      drawBoxes(octx, faces, 1 / scale, labelFontPx(this.overlay, 14));
+      drawBoxes(octx, faces, 1 / scale, labelFontPx(vw, this.overlay.getBoundingClientRect().width, 14));
       const now = performance.now();
       this.frames.push(now);
       while (this.frames.length && now - this.frames[0] > 1000) this.frames.shift();

@@ -79,17 +79,11 @@ export function drawBoxes(ctx, faces, scale, fontPx) {
   });
 }
 
-/** Label size in canvas pixels that shows as about `cssPx` on screen, however much the page
- *  shrinks the canvas (also the size in the downloaded image). */
-export function labelFontPx(canvas, cssPx = 13) {
-  const shown = canvas.getBoundingClientRect().width || canvas.width;
-  return Math.max(10, Math.round((cssPx * canvas.width) / shown));
-}
-
-/** Label size in canvas pixels that shows as about 13 CSS px when the picture is shown
- *  `shownWidth` px wide (also the size, scaled, in the downloaded image). */
-function fontPxFor(canvasWidth, shownWidth) {
-  return Math.max(10, Math.round((13 * canvasWidth) / Math.max(1, Math.min(shownWidth, canvasWidth))));
+/** Label size in canvas pixels that shows as about `cssPx` CSS px when a canvas
+ *  `canvasWidth` px wide is shown `shownWidth` px wide (never enlarged; the downloaded image
+ *  has the labels at the same scale). */
+export function labelFontPx(canvasWidth, shownWidth, cssPx = 13) {
+  return Math.max(10, Math.round((cssPx * canvasWidth) / Math.max(1, Math.min(shownWidth || canvasWidth, canvasWidth))));
 }
 
 export function download(name, blob) {
@@ -112,7 +106,7 @@ function annotate(bitmap, analysis, faces, shownWidth) {
   canvas.height = Math.round(analysis.height * scale);
   const ctx = canvas.getContext('2d');
   if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  drawBoxes(ctx, faces, scale, fontPxFor(canvas.width, shownWidth));
+  drawBoxes(ctx, faces, scale, labelFontPx(canvas.width, shownWidth));
   return canvas;
 }
 

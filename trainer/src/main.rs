@@ -3,6 +3,7 @@
 mod charts;
 mod commands;
 mod data;
+mod digest;
 mod measure;
 mod model_arg;
 mod model_file;

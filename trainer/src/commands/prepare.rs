@@ -11,8 +11,10 @@
 //! split is decided by a hash of each file name, so it is the same on every machine and run.
 //! `OUT/prepare.json` records the source, the counts and what was dropped or skipped.
 
+use crate::digest::fnv1a;
 use crate::model_file::write_atomically;
 use anyhow::{bail, Context, Result};
+use genderlens::model::CLASSES;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -69,8 +71,6 @@ struct Report {
     /// Files that are not readable images.
     unreadable_skipped: usize,
 }
-
-const CLASSES: [&str; 2] = ["female", "male"];
 
 pub fn run(args: PrepareArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.validation_share) {
@@ -178,10 +178,7 @@ fn read_held_out(path: &Path) -> Result<HashSet<String>> {
 /// Whether a photo goes to Validation/: FNV-1a of its name, so the split never depends on the
 /// machine, the order of the files or the run.
 fn in_validation(name: &str, share: f64) -> bool {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (hash % 10_000) as f64 / 10_000.0 < share
+    (fnv1a(name.bytes()) % 10_000) as f64 / 10_000.0 < share
 }
 
 fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {

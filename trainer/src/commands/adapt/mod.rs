@@ -26,6 +26,7 @@ pub use args::AdaptArgs;
 use crate::data::augment::Augmentation;
 use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
+use crate::digest::fnv1a;
 use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
 use crate::measure::logits::{cache_logits, metrics_and_loss};
 use crate::measure::metrics::Metrics;
@@ -41,7 +42,7 @@ use folds::{
 };
 use genderlens::Classifier;
 use indicatif::ProgressBar;
-use progress::{fnv1a, FoldProgress};
+use progress::FoldProgress;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
