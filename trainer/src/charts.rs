@@ -277,6 +277,7 @@ mod tests {
                 val_accuracy: 1.0 - 0.2 / epoch as f64,
                 seconds: 1.0,
                 images_per_second: 1.0,
+                sources: vec![],
             })
             .collect();
         training_curves(&history, &path).unwrap();

@@ -22,6 +22,18 @@ pub struct EpochRecord {
     pub val_accuracy: f64,
     pub seconds: f64,
     pub images_per_second: f64,
+    /// Each source's validation faces, when there are several; `val_loss` and
+    /// `val_accuracy` are then their means, each source weighing the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceScore>,
+}
+
+/// One source's validation at the end of an epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceScore {
+    pub name: String,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
 }
 
 /// Records written before small-face epochs existed trained at full size throughout.

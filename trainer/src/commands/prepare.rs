@@ -44,6 +44,10 @@ pub struct PrepareArgs {
     /// Prepare without a held-out list (a data set downloaded on its own).
     #[arg(long, conflicts_with = "held_out")]
     pub no_held_out: bool,
+    /// Also drop every photo whose file name appears anywhere under DIR (repeatable): e.g. a
+    /// test folder cut from the same source, which training must not see either.
+    #[arg(long = "drop-names-in", value_name = "DIR")]
+    pub drop_names_in: Vec<PathBuf>,
     /// Share of the photos that go to Validation/.
     #[arg(long, default_value_t = 0.15)]
     pub validation_share: f64,
@@ -66,6 +70,9 @@ struct Report {
     /// Photos per split and class.
     counts: BTreeMap<String, usize>,
     held_out_dropped: usize,
+    /// The folders of `--drop-names-in` and the photos dropped because of them.
+    drop_names_in: Vec<String>,
+    names_in_dropped: usize,
     /// Names without the fields the labels come from.
     unlabelled_skipped: usize,
     /// Files that are not readable images.
@@ -88,6 +95,12 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         validation_share: args.validation_share,
         counts: BTreeMap::new(),
         held_out_dropped: 0,
+        drop_names_in: args
+            .drop_names_in
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
+        names_in_dropped: 0,
         unlabelled_skipped: 0,
         unreadable_skipped: 0,
     };
@@ -101,6 +114,13 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         .filter(|photo| !held_out.contains(&file_name(&photo.path)))
         .collect();
     report.held_out_dropped = before - kept.len();
+    let also = names_under(&args.drop_names_in)?;
+    let before = kept.len();
+    let kept: Vec<Labelled> = kept
+        .into_iter()
+        .filter(|photo| !also.contains(&file_name(&photo.path)))
+        .collect();
+    report.names_in_dropped = before - kept.len();
     if args.out.exists() && std::fs::read_dir(&args.out)?.next().is_some() {
         bail!(
             "{} is not empty: prepare into a new folder",
@@ -142,10 +162,12 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         Ok(std::fs::write(tmp, &json)?)
     })?;
     println!(
-        "{}: {:?}; {} held-out photos dropped, {} without labels and {} unreadable skipped",
+        "{}: {:?}; {} held-out photos and {} named in --drop-names-in folders dropped, {} without \
+         labels and {} unreadable skipped",
         args.out.display(),
         report.counts,
         report.held_out_dropped,
+        report.names_in_dropped,
         report.unlabelled_skipped,
         report.unreadable_skipped
     );
@@ -173,6 +195,23 @@ fn read_held_out(path: &Path) -> Result<HashSet<String>> {
         .filter(|l| !l.is_empty())
         .map(|l| file_name(Path::new(l)))
         .collect())
+}
+
+/// Every file name under the folders (recursively); a missing folder is an error.
+fn names_under(dirs: &[PathBuf]) -> Result<HashSet<String>> {
+    let mut names = HashSet::new();
+    for dir in dirs {
+        if !dir.is_dir() {
+            bail!("--drop-names-in: {} is not a folder", dir.display());
+        }
+        for entry in walkdir::WalkDir::new(dir) {
+            let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+            if entry.file_type().is_file() {
+                names.insert(file_name(entry.path()));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Whether a photo goes to Validation/: FNV-1a of its name, so the split never depends on the

@@ -111,6 +111,12 @@ impl FaceCache {
         self.labels.push(label);
     }
 
+    /// Adds every face of `other` after this cache's own.
+    pub fn append(&mut self, other: &FaceCache) {
+        self.pixels.extend_from_slice(&other.pixels);
+        self.labels.extend_from_slice(&other.labels);
+    }
+
     pub fn face(&self, index: usize) -> RgbImage {
         let bytes = self.pixels[index * FACE_BYTES..(index + 1) * FACE_BYTES].to_vec();
         RgbImage::from_raw(INPUT_SIZE as u32, INPUT_SIZE as u32, bytes).expect("cache entry size")

@@ -2,5 +2,7 @@
 
 pub mod augment;
 pub mod batch;
+pub mod detected;
 pub mod exclusions;
 pub mod folders;
+pub mod mixing;

@@ -1,6 +1,7 @@
 //! The model card's table: accuracy, `uncertain` answers and the accuracy of the rest, overall
 //! and by sex, race and age band. Race and age come from UTKFace file names
-//! (`age_gender_race_date…`); files named otherwise count in the "unknown" rows.
+//! (`age_gender_race_date…`), age also from All-Age-Faces names (`00123A45.jpg`: 45 years);
+//! files named otherwise count in the "unknown" rows.
 
 use crate::data::folders::FileList;
 use crate::measure::metrics::class_of;
@@ -14,11 +15,29 @@ use std::path::Path;
 /// UTKFace race codes, in code order.
 pub const RACES: [&str; 5] = ["White", "Black", "Asian", "Indian", "Other"];
 
-pub const AGE_BANDS: [(&str, u32, u32); 4] = [
-    ("under 18", 0, 17),
-    ("18–29", 18, 29),
-    ("30–49", 30, 49),
-    ("50+", 50, u32::MAX),
+pub const AGE_BANDS: [(&str, u32, u32); 5] = [
+    ("under 16", 0, 15),
+    ("16–29", 16, 29),
+    ("30–44", 30, 44),
+    ("45–59", 45, 59),
+    ("60+", 60, u32::MAX),
+];
+
+/// Sex and age band together (women 60 and over are a group of their own), in
+/// [`CLASSES`] × [`AGE_BANDS`] order, then unknown ages.
+const SEX_AND_AGE: [&str; 12] = [
+    "female under 16",
+    "female 16–29",
+    "female 30–44",
+    "female 45–59",
+    "female 60+",
+    "male under 16",
+    "male 16–29",
+    "male 30–44",
+    "male 45–59",
+    "male 60+",
+    "female unknown",
+    "male unknown",
 ];
 
 /// One row of the table.
@@ -36,9 +55,15 @@ pub struct GroupRow {
     pub accuracy_when_certain: f64,
 }
 
-/// Age and race from a UTKFace file name, if it has that form.
+/// Age and race from a UTKFace file name, or age from an All-Age-Faces one, if it has
+/// that form.
 pub fn age_and_race(path: &Path) -> (Option<u32>, Option<usize>) {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some((id, age)) = name.split('.').next().and_then(|stem| stem.split_once('A')) {
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            return (age.parse().ok(), None);
+        }
+    }
     let mut parts = name.split('_');
     let age = parts.next().and_then(|a| a.parse().ok());
     let race = parts
@@ -69,6 +94,7 @@ pub struct Labelled<'a> {
     pub sex: &'static str,
     pub race: &'static str,
     pub age: &'static str,
+    pub sex_and_age: &'static str,
     pub outcome: &'a Outcome,
 }
 
@@ -113,17 +139,21 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
         .zip(outcomes)
         .map(|((path, truth), outcome)| {
             let (age, race) = age_and_race(path);
+            let band = AGE_BANDS.iter().position(|b| b.0 == age_band(age));
             Labelled {
                 truth: *truth,
                 sex: CLASSES[*truth as usize],
                 race: race.map_or("unknown", |r| RACES[r]),
                 age: age_band(age),
+                sex_and_age: SEX_AND_AGE[band.map_or(10 + *truth as usize, |b| {
+                    *truth as usize * AGE_BANDS.len() + b
+                })],
                 outcome,
             }
         })
         .collect();
     let mut rows = vec![row("all", "all", &labelled.iter().collect::<Vec<_>>())];
-    let groups: [GroupBy; 3] = [
+    let groups: [GroupBy; 5] = [
         ("sex", CLASSES.to_vec(), |l| l.sex),
         (
             "race",
@@ -135,6 +165,14 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
             AGE_BANDS.iter().map(|b| b.0).chain(["unknown"]).collect(),
             |l| l.age,
         ),
+        ("adults", vec!["16 and over"], |l| {
+            if matches!(l.age, "under 16" | "unknown") {
+                ""
+            } else {
+                "16 and over"
+            }
+        }),
+        ("sex and age", SEX_AND_AGE.to_vec(), |l| l.sex_and_age),
     ];
     for (group, values, key) in groups {
         for value in values {
@@ -188,10 +226,16 @@ mod tests {
     fn utk_file_names_give_age_and_race() {
         let path = Path::new("utk/female/34_1_3_20170104222422274.jpg.chip.jpg");
         assert_eq!(age_and_race(path), (Some(34), Some(3)));
-        assert_eq!(age_band(Some(34)), "30–49");
-        assert_eq!(age_band(Some(18)), "18–29");
-        assert_eq!(age_band(Some(50)), "50+");
+        assert_eq!(age_band(Some(34)), "30–44");
+        assert_eq!(age_band(Some(16)), "16–29");
+        assert_eq!(age_band(Some(15)), "under 16");
+        assert_eq!(age_band(Some(60)), "60+");
         assert_eq!(age_and_race(Path::new("x/holiday.jpg")), (None, None));
+        assert_eq!(age_and_race(Path::new("x/Alice.jpg")), (None, None));
+        assert_eq!(
+            age_and_race(Path::new("aaf/female/01234A62.jpg")),
+            (Some(62), None)
+        );
         assert_eq!(age_and_race(Path::new("x/20_0_9_1.jpg")).1, None);
     }
 }

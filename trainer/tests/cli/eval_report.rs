@@ -186,7 +186,7 @@ fn utk_dev_report_keeps_its_accuracy_and_lists_every_group() {
     for (group, values) in [
         ("sex", &["female", "male"][..]),
         ("race", &["White", "Black", "Asian", "Indian", "Other"][..]),
-        ("age", &["18–29", "30–49", "50+"][..]),
+        ("age", &["16–29", "30–44", "45–59", "60+"][..]),
     ] {
         let rows_of_group: Vec<_> = rows.iter().filter(|r| r["group"] == group).collect();
         let total: u64 = rows_of_group

@@ -32,6 +32,30 @@ pub fn train_args(data: &Path, out: &Path, name: &str, extra: &[&str]) -> Vec<St
     .collect()
 }
 
+/// `genderlens prepare SOURCE DIR --out OUT --held-out LIST` with 30 % for validation, then
+/// `extra`; its `prepare.json`.
+pub fn prepare(source: &str, dir: &Path, out: &Path, held_out: &Path, extra: &[&str]) -> Value {
+    let output = genderlens(
+        &[
+            "prepare",
+            source,
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--held-out",
+            held_out.to_str().unwrap(),
+            "--validation-share",
+            "0.3",
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<_>>(),
+    );
+    assert_success(&output);
+    serde_json::from_str(&std::fs::read_to_string(out.join("prepare.json")).unwrap()).unwrap()
+}
+
 pub fn run_genderlens(args: &[String]) -> Output {
     genderlens(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
 }

@@ -5,6 +5,7 @@
 mod adapt;
 mod eval_report;
 mod helpers;
+mod mixed;
 mod models;
 mod predict;
 mod prepare;

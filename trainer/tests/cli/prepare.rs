@@ -1,9 +1,8 @@
 //! `prepare`: each source's own layout into the trainer's, held-out photos dropped first,
 //! a split that never changes, unreadable and unlabelled files skipped and counted.
 
-use crate::helpers::{assert_success, genderlens};
+use crate::helpers::{genderlens, prepare};
 use genderlens_test_support::PORTRAITS;
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -19,22 +18,6 @@ fn tree(dir: &Path) -> BTreeSet<String> {
         }
     }
     files
-}
-
-fn prepare(source: &str, dir: &Path, out: &Path, held_out: &Path) -> Value {
-    let output = genderlens(&[
-        "prepare",
-        source,
-        dir.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--held-out",
-        held_out.to_str().unwrap(),
-        "--validation-share",
-        "0.3",
-    ]);
-    assert_success(&output);
-    serde_json::from_str(&std::fs::read_to_string(out.join("prepare.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -61,16 +44,31 @@ fn utkface_names_give_the_labels_and_held_out_photos_never_arrive() {
     )
     .unwrap();
 
+    // A check set cut from the same source: its names are dropped too, wherever it keeps them.
+    let check_set = dir.path().join("check/female");
+    std::fs::create_dir_all(&check_set).unwrap();
+    std::fs::write(check_set.join("23_1_3_2017010003.jpg.chip.jpg"), photo).unwrap();
+
     let out = dir.path().join("out");
-    let report = prepare("utkface", &source, &out, &held_out);
+    let report = prepare(
+        "utkface",
+        &source,
+        &out,
+        &held_out,
+        &[
+            "--drop-names-in",
+            dir.path().join("check").to_str().unwrap(),
+        ],
+    );
     assert_eq!(report["held_out_dropped"], 2);
+    assert_eq!(report["names_in_dropped"], 1);
     assert_eq!(report["unlabelled_skipped"], 1);
     assert_eq!(report["unreadable_skipped"], 1);
     let files = tree(&out);
-    assert_eq!(files.len(), 38);
-    assert!(!files
-        .iter()
-        .any(|f| f.contains("_2017010001.") || f.contains("_2017010002.")));
+    assert_eq!(files.len(), 37);
+    assert!(!files.iter().any(|f| f.contains("_2017010001.")
+        || f.contains("_2017010002.")
+        || f.contains("_2017010003.")));
     for file in &files {
         let gender = file.rsplit('/').next().unwrap().split('_').nth(1).unwrap();
         let class = if gender == "1" { "female" } else { "male" };
@@ -82,7 +80,7 @@ fn utkface_names_give_the_labels_and_held_out_photos_never_arrive() {
         .count();
     assert!(
         (5..=20).contains(&validation),
-        "{validation} of 38 in Validation/ at 0.3"
+        "{validation} of 37 in Validation/ at 0.3"
     );
     let counts: usize = report["counts"]
         .as_object()
@@ -90,12 +88,15 @@ fn utkface_names_give_the_labels_and_held_out_photos_never_arrive() {
         .values()
         .map(|v| v.as_u64().unwrap() as usize)
         .sum();
-    assert_eq!(counts, 38);
+    assert_eq!(counts, 37);
 
-    // The same split on another run; a folder that is not empty is refused.
+    // The same split on another run (without the check set: one photo more, none moved);
+    // a folder that is not empty is refused.
     let again = dir.path().join("again");
-    prepare("utkface", &source, &again, &held_out);
-    assert_eq!(tree(&again), files);
+    prepare("utkface", &source, &again, &held_out, &[]);
+    let again = tree(&again);
+    assert_eq!(again.len(), 38);
+    assert!(files.is_subset(&again));
     let refused = genderlens(&[
         "prepare",
         "utkface",
@@ -135,7 +136,7 @@ fn all_age_faces_lists_give_the_labels_and_a_missing_held_out_list_is_refused() 
     std::fs::write(&held_out, "00004A06.jpg\n").unwrap();
 
     let out = dir.path().join("out");
-    let report = prepare("all-age-faces", &root, &out, &held_out);
+    let report = prepare("all-age-faces", &root, &out, &held_out, &[]);
     assert_eq!(report["held_out_dropped"], 1);
     assert_eq!(report["unlabelled_skipped"], 1);
     let files = tree(&out);

@@ -3,51 +3,12 @@
 //! face's out-of-fold logits.
 
 use super::balance::{balancing_offset, nested_offsets, Scored};
-use crate::data::folders::{FaceCache, FileList};
+use crate::data::detected::DetectedFaces;
 use crate::measure::metrics::Metrics;
 use crate::measure::outcome::Outcome;
-use anyhow::Result;
 use genderlens::calibration::{p_male, verdict};
-use genderlens::decode::decode_image;
-use genderlens::{Classifier, Face, Pipeline};
+use genderlens::Face;
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
-use rayon::prelude::*;
-
-/// The faces of DIR, one per readable image with a detected face.
-pub struct TargetFaces {
-    pub files: FileList,
-    /// Index into `files` of each crop, in crop order.
-    pub image_of_crop: Vec<usize>,
-    pub crops: FaceCache,
-}
-
-/// Runs the product's detector on every image and keeps the most confident face's
-/// crop, exactly as `analyze` would classify it.
-pub fn detect_faces(files: FileList, model: &[u8]) -> Result<TargetFaces> {
-    let crops: Vec<Option<image::RgbImage>> = files
-        .files
-        .par_iter()
-        .map_init(
-            || Pipeline::new(Classifier::from_safetensors(model).expect("loaded once already")),
-            |pipeline, (path, _)| {
-                let image = decode_image(&std::fs::read(path).ok()?).ok()?;
-                pipeline.face_crops(&image).1.into_iter().next()
-            },
-        )
-        .collect();
-    let mut target = TargetFaces {
-        image_of_crop: vec![],
-        crops: FaceCache::default(),
-        files,
-    };
-    for (i, crop) in crops.into_iter().enumerate() {
-        if let Some(crop) = crop {
-            target.crops.push(&crop, target.files.files[i].1);
-            target.image_of_crop.push(i);
-        }
-    }
-    Ok(target)
-}
 
 /// Fold number of each item: each class shuffled on its own and dealt round-robin, so every
 /// fold has the classes in the proportions of the whole.
@@ -67,7 +28,7 @@ pub fn stratified_folds(labels: &[u32], folds: usize, seed: u64) -> Vec<usize> {
 /// Metrics over the images of DIR from each crop's logits (`None`: its fold did not run);
 /// when every fold ran, an image without a face counts as wrong.
 pub fn target_metrics(
-    target: &TargetFaces,
+    target: &DetectedFaces,
     all_folds: bool,
     logits: impl Fn(usize) -> Option<[f32; 2]>,
 ) -> Metrics {
@@ -94,7 +55,7 @@ pub fn target_metrics(
 }
 
 pub fn outcomes(
-    target: &TargetFaces,
+    target: &DetectedFaces,
     logits: impl Fn(usize) -> Option<[f32; 2]>,
     temperature: f32,
 ) -> Vec<Outcome> {
@@ -115,7 +76,7 @@ pub fn outcomes(
 
 /// Each fold's offset (fitted without it) and the one fitted on every out-of-fold face.
 pub fn decision_offsets(
-    target: &TargetFaces,
+    target: &DetectedFaces,
     logits: &[Option<[f32; 2]>],
     fold_of: &[usize],
     folds: usize,

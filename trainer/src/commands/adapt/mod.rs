@@ -24,6 +24,7 @@ mod progress;
 pub use args::AdaptArgs;
 
 use crate::data::augment::Augmentation;
+use crate::data::detected::{detect_faces, DetectedFaces};
 use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
 use crate::digest::fnv1a;
@@ -37,9 +38,7 @@ use anyhow::{bail, Context, Result};
 use balance::shifted;
 use candle_core::{Device, Tensor};
 use fine_tune::{fine_tune, net_from, with_decision_offset};
-use folds::{
-    decision_offsets, detect_faces, outcomes, stratified_folds, target_metrics, TargetFaces,
-};
+use folds::{decision_offsets, outcomes, stratified_folds, target_metrics};
 use genderlens::Classifier;
 use indicatif::ProgressBar;
 use progress::FoldProgress;
@@ -116,7 +115,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         &Device::Cpu,
     )?)?;
 
-    let target = detect_faces(files, &base_bytes)?;
+    let target = detect_faces(files, &ProgressBar::hidden());
     println!(
         "{}: {} images, faces found in {}",
         args.dir.display(),
@@ -316,7 +315,11 @@ fn stop(progress: &FoldProgress, folds: usize) -> ! {
 }
 
 /// The settings, starting model and faces found that the saved folds depend on.
-fn fingerprint(args: &AdaptArgs, model: &[u8], target: &TargetFaces) -> Result<serde_json::Value> {
+fn fingerprint(
+    args: &AdaptArgs,
+    model: &[u8],
+    target: &DetectedFaces,
+) -> Result<serde_json::Value> {
     let mut settings = serde_json::to_value(args)?;
     let object = settings.as_object_mut().expect("settings are an object");
     for key in RESUMABLE_SETTINGS {

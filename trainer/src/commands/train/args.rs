@@ -10,6 +10,17 @@ pub struct TrainArgs {
     /// Dataset in the Kaggle layout: Training/{female,male}, Validation/{female,male}.
     #[arg(long, default_value = "../shared/datasets/gender")]
     pub data: PathBuf,
+    /// More training data, NAME=DIR (repeatable): loosely framed photos in the same layout,
+    /// e.g. made by `genderlens prepare`. Their faces are found and cropped by the product's
+    /// own detector, as at inference; validated end to end on their own.
+    #[arg(long = "photos", value_name = "NAME=DIR")]
+    #[serde(default)]
+    pub photos: Vec<String>,
+    /// A source's share of every batch, NAME=FRACTION (repeatable; `crops` is --data).
+    /// Sources without one split the rest in proportion to their number of faces.
+    #[arg(long = "share", value_name = "NAME=FRACTION")]
+    #[serde(default)]
+    pub shares: Vec<String>,
     /// Where the model (<name>.safetensors + <name>.json) is written.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
@@ -53,7 +64,7 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', default_values_t = STAGE_CHANNELS)]
     #[serde(default = "default_channels")]
     pub channels: Vec<usize>,
-    /// Leave these `Training/` images out: a list of paths (first tab-separated field of
+    /// Leave these `Training/` images out (of every source): a list of paths (first tab-separated field of
     /// each line, matched by class folder and file name), e.g. the suspected label errors
     /// written by `genderlens eval DIR/Training --mistakes FILE --mistakes-min-confidence P`.
     #[arg(long)]

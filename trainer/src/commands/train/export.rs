@@ -1,20 +1,29 @@
-//! The end of a training run: the best weights in their stored form, calibrated, re-measured,
+//! The end of a training run: the best weights in their stored form, calibrated on the union
+//! of the sources' validation splits, re-measured on each source (photos end to end, by group),
 //! and the model report (JSON and charts) beside them.
 
 use super::args::TrainArgs;
 use super::checkpoint::{Progress, WallClock};
+use super::sources::{Framing, Source};
 use crate::charts::charts_from_report;
 use crate::data::augment::Augmentation;
-use crate::data::folders::{FaceCache, FileList};
-use crate::measure::logits::metrics_and_loss;
+use crate::data::folders::FaceCache;
+use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
+use crate::measure::logits::{cache_logits, metrics_and_loss};
 use crate::measure::metrics::Metrics;
-use crate::measure::temperature::{calibrate_weights, print_summary, CalibrationReport};
+use crate::measure::outcome::analyze_all;
+use crate::measure::temperature::{
+    calibrate_weights, expected_calibration_error, print_summary, CalibrationReport, ECE_BINS,
+};
+use crate::model_arg::ModelArg;
 use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use genderlens::model::INPUT_SIZE;
+use genderlens::calibration::p_male;
+use genderlens::model::{GenderNet, INPUT_SIZE};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::path::Path;
 
 #[derive(Serialize)]
 pub struct ModelReport<'a> {
@@ -39,9 +48,31 @@ pub struct ModelReport<'a> {
     /// last checkpoint; time between them is not counted).
     pub wall_seconds: f64,
     pub history: &'a [EpochRecord],
+    /// The `--data` source's validation crops (the charts' confusion matrix).
     pub validation: Metrics,
     pub validation_loss: f64,
     pub calibration: CalibrationReport,
+    /// Every source on its own validation split, with the stored weights.
+    pub sources: Vec<SourceReport>,
+}
+
+/// One source's data and results.
+#[derive(Serialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub dir: String,
+    pub framing: Framing,
+    /// Its share of every training batch.
+    pub share: f64,
+    pub data: serde_json::Value,
+    /// Crops: each validation crop classified. Photos: each validation photo end to end
+    /// (detect, crop, classify), a photo without a face counting as wrong.
+    pub validation: Metrics,
+    /// Expected calibration error of its validation faces at the stored temperature.
+    pub ece: f64,
+    /// Photos: by sex, race and age band (as far as the file names tell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupRow>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -50,11 +81,7 @@ pub fn export_model(
     command: &str,
     weights: &HashMap<String, Tensor>,
     progress: &Progress,
-    train_files: &FileList,
-    val_files: &FileList,
-    excluded: usize,
-    train: &FaceCache,
-    val: &FaceCache,
+    sources: &[Source],
     decode_seconds: f64,
     wall: &WallClock,
     device: &Device,
@@ -63,11 +90,22 @@ pub fn export_model(
     // are measured on these exact stored weights.
     let model_path = args.out.join(format!("{}.safetensors", args.name));
     save_compact(&model_path, weights)?;
-    let calibration = calibrate_weights(&model_path, val, "Validation")?;
+    let mut union = FaceCache::default();
+    for source in sources {
+        union.append(&source.val.faces);
+    }
+    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let fitted_on = format!("Validation of {}", names.join(", "));
+    let calibration = calibrate_weights(&model_path, &union, &fitted_on)?;
+    drop(union);
     let bytes = std::fs::read(&model_path)?;
     let net = genderlens::model::load_from_safetensors(&bytes, device)?;
-    let (validation, validation_loss) = metrics_and_loss(&net, val, device)?;
+    let (validation, validation_loss) = metrics_and_loss(&net, &sources[0].val.faces, device)?;
     print_summary(&calibration);
+    let reports = sources
+        .iter()
+        .map(|source| source_report(source, &net, &model_path, calibration.temperature, device))
+        .collect::<Result<Vec<_>>>()?;
     println!(
         "exported {} ({} bytes, {STORED_AS}): validation accuracy {:.2}% on {} images",
         model_path.display(),
@@ -83,10 +121,7 @@ pub fn export_model(
         weights_bytes: bytes.len() as u64,
         input_size: INPUT_SIZE,
         stage_channels: args.stage_channels()?,
-        data: serde_json::json!({
-            "training": {"female": train_files.count(0), "male": train_files.count(1), "used": train.len(), "unreadable": train.skipped.len(), "excluded": excluded},
-            "validation": {"female": val_files.count(0), "male": val_files.count(1), "used": val.len(), "unreadable": val.skipped.len()},
-        }),
+        data: reports[0].data.clone(),
         settings: args,
         augmentation: Augmentation::default(),
         light_augmentation: Augmentation::light(),
@@ -98,6 +133,7 @@ pub fn export_model(
         validation,
         validation_loss,
         calibration,
+        sources: reports,
     };
     let json_path = args.out.join(format!("{}.json", args.name));
     write_atomically(&json_path, |tmp| {
@@ -109,4 +145,71 @@ pub fn export_model(
     let (curves, confusion) = charts_from_report(&json_path)?;
     println!("charts: {} and {}", curves.display(), confusion.display());
     Ok(())
+}
+
+/// A source's counts and its validation results with the stored weights.
+fn source_report(
+    source: &Source,
+    net: &GenderNet,
+    model_path: &Path,
+    temperature: f32,
+    device: &Device,
+) -> Result<SourceReport> {
+    let faces = &source.val.faces;
+    let logits = cache_logits(net, faces, 0..faces.len(), device)?;
+    let probabilities: Vec<f32> = logits.iter().map(|&l| p_male(l, temperature)).collect();
+    let mut ece = expected_calibration_error(&probabilities, &faces.labels, ECE_BINS);
+    let (validation, groups) = match source.framing {
+        Framing::Crops => (metrics_and_loss(net, faces, device)?.0, vec![]),
+        Framing::Photos => {
+            let model = ModelArg {
+                model: Some(model_path.to_path_buf()),
+            };
+            let outcomes = analyze_all(&source.val.files, &model)?;
+            let truth: Vec<u32> = source.val.files.files.iter().map(|f| f.1).collect();
+            let predicted: Vec<u32> = outcomes
+                .iter()
+                .zip(&truth)
+                .map(|(o, &t)| o.predicted_or_wrong(t))
+                .collect();
+            ece = faces_ece(&source.val.files, &outcomes);
+            let groups = group_rows(&source.val.files, &outcomes);
+            println!("{} validation, end to end, by group:", source.name);
+            print_table(&groups);
+            (Metrics::from_predictions(&truth, &predicted), groups)
+        }
+    };
+    println!(
+        "{}: validation accuracy {:.2}% (female {:.2}%, male {:.2}%) on {} images, ECE {:.2}%",
+        source.name,
+        100.0 * validation.accuracy,
+        100.0 * validation.accuracy_female,
+        100.0 * validation.accuracy_male,
+        validation.images,
+        100.0 * ece
+    );
+    let split = |s: &super::sources::Split| {
+        serde_json::json!({
+            "female": s.files.count(0),
+            "male": s.files.count(1),
+            "used": s.faces.len(),
+            "missed": s.missed,
+        })
+    };
+    let mut training = split(&source.train);
+    training["excluded"] = source.excluded.into();
+    Ok(SourceReport {
+        name: source.name.clone(),
+        dir: source.dir.display().to_string(),
+        framing: source.framing,
+        share: source.share,
+        data: serde_json::json!({
+            "training": training,
+            "validation": split(&source.val),
+            "prepared": source.prepared,
+        }),
+        validation,
+        ece,
+        groups,
+    })
 }

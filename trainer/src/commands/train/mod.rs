@@ -1,18 +1,20 @@
-//! `genderlens train`: the training loop. Its settings are in `args`, what an interrupted run
-//! saves in `checkpoint`, the exported model and its report in `export`.
+//! `genderlens train`: the training loop. Its settings are in `args`, its data and each
+//! source's share of a batch in `sources`, what an interrupted run saves in `checkpoint`, the
+//! exported model and its report in `export`.
 
 mod args;
 mod checkpoint;
 mod export;
+mod sources;
 
 pub use args::TrainArgs;
 
 use crate::data::augment::Augmentation;
 use crate::data::batch::make_batch;
-use crate::data::exclusions::without_excluded;
-use crate::data::folders::{limited, FaceCache, FileList};
+use crate::data::folders::FaceCache;
+use crate::data::mixing::Mixer;
 use crate::measure::logits::metrics_and_loss;
-use crate::model_file::EpochRecord;
+use crate::model_file::{EpochRecord, SourceScore};
 use crate::training::adam::AdamW;
 use crate::training::interrupt::{interrupted, watch_ctrl_c};
 use crate::training::schedule::{
@@ -27,7 +29,7 @@ use checkpoint::{
 };
 use genderlens::model::{GenderNet, INPUT_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use sources::{load_sources, Source};
 use std::time::Instant;
 
 pub fn run(args: TrainArgs, command: String) -> Result<()> {
@@ -53,26 +55,15 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             args.low_res_side
         );
     }
-    let train_dir = args.data.join("Training");
-    let val_dir = args.data.join("Validation");
-    let (train_files, excluded) =
-        without_excluded(FileList::scan(&train_dir)?, args.exclude.as_deref())?;
-    let train_files = limited(train_files, args.limit);
-    let val_files = limited(FileList::scan(&val_dir)?, args.limit);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
     let started = Instant::now();
-    let train = load_split("Training", &train_files);
-    let val = load_split("Validation", &val_files);
+    let sources = load_sources(&args)?;
     let decode_seconds = started.elapsed().as_secs_f64();
-    for (split, cache) in [("Training", &train), ("Validation", &val)] {
-        if cache.is_empty() {
-            bail!("no readable images in {split}");
-        }
-        for (path, why) in cache.skipped.iter().take(5) {
-            eprintln!("skipped {}: {why}", path.display());
-        }
+    let mut train = FaceCache::default();
+    for source in &sources {
+        train.append(&source.train.faces);
     }
 
     let device = Device::Cpu;
@@ -119,6 +110,17 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     };
     watch_ctrl_c();
 
+    let sizes: Vec<usize> = sources.iter().map(|s| s.train.faces.len()).collect();
+    let shares: Vec<f64> = sources.iter().map(|s| s.share).collect();
+    let mut mixer = Mixer::new(&sizes, &shares, args.batch_size, args.seed)?;
+    if sources.len() > 1 {
+        let mix: Vec<String> = sources
+            .iter()
+            .zip(mixer.per_batch())
+            .map(|(s, n)| format!("{} {n}", s.name))
+            .collect();
+        println!("each batch of {}: {}", args.batch_size, mix.join(", "));
+    }
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
     let total_steps = batches_per_epoch * args.epochs;
     let warmup_steps = (batches_per_epoch / 2).max(1);
@@ -137,8 +139,6 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         } else {
             INPUT_SIZE
         };
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(args.seed ^ (epoch as u64) << 32));
         let bar = epoch_bar(epoch, args.epochs, batches_per_epoch);
         bar.set_position(progress.batch as u64);
         let (loss_sum, correct, seen, seconds_before) = progress.partial;
@@ -150,11 +150,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         let epoch_start = Instant::now();
 
         for batch_index in progress.batch..batches_per_epoch {
-            let indices = &order[batch_index * args.batch_size
-                ..((batch_index + 1) * args.batch_size).min(train.len())];
+            let indices = mixer.batch(epoch * batches_per_epoch + batch_index);
             let (inputs, targets) = make_batch(
                 &train,
-                indices,
+                &indices,
                 &augmentation,
                 args.seed,
                 epoch,
@@ -201,19 +200,35 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         let seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
         bar.finish_and_clear();
 
-        let (val_metrics, val_loss) = metrics_and_loss(&net, &val, &device)?;
+        let scores = validate(&net, &sources, &device)?;
+        let mean =
+            |f: fn(&SourceScore) -> f64| scores.iter().map(f).sum::<f64>() / scores.len() as f64;
+        let val_loss = mean(|s| s.val_loss);
         let record = EpochRecord {
             epoch: epoch + 1,
             input_side: side,
             train_loss: totals.mean_loss(),
             train_accuracy: totals.accuracy(),
             val_loss,
-            val_accuracy: val_metrics.accuracy,
+            val_accuracy: mean(|s| s.val_accuracy),
             seconds,
             images_per_second: totals.seen as f64 / seconds,
+            sources: if scores.len() > 1 { scores } else { vec![] },
         };
+        let per_source: String = record
+            .sources
+            .iter()
+            .map(|s| {
+                format!(
+                    " | {} {:.4} {:.2}%",
+                    s.name,
+                    s.val_loss,
+                    100.0 * s.val_accuracy
+                )
+            })
+            .collect();
         let summary = format!(
-            "epoch {}/{} ({} px): train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s, {:.0} img/s",
+            "epoch {}/{} ({} px): train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}%{per_source} | {:.0} s, {:.0} img/s",
             record.epoch,
             args.epochs,
             side,
@@ -271,11 +286,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         &command,
         &best_weights,
         &progress,
-        &train_files,
-        &val_files,
-        excluded,
-        &train,
-        &val,
+        &sources,
         decode_seconds,
         &wall,
         &device,
@@ -284,25 +295,19 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     Ok(())
 }
 
-fn load_split(name: &str, files: &FileList) -> FaceCache {
-    let bar = ProgressBar::new(files.files.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "decoding {prefix:10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(name.to_string());
-    let cache = FaceCache::load(files, &bar);
-    bar.finish_and_clear();
-    println!(
-        "{name}: {} images ({} female, {} male), {} unreadable skipped",
-        cache.len(),
-        cache.labels.iter().filter(|&&l| l == 0).count(),
-        cache.labels.iter().filter(|&&l| l == 1).count(),
-        cache.skipped.len()
-    );
-    cache
+/// Each source's validation loss and accuracy on its faces (photos: the detected ones).
+fn validate(net: &GenderNet, sources: &[Source], device: &Device) -> Result<Vec<SourceScore>> {
+    sources
+        .iter()
+        .map(|source| {
+            let (metrics, loss) = metrics_and_loss(net, &source.val.faces, device)?;
+            Ok(SourceScore {
+                name: source.name.clone(),
+                val_loss: loss,
+                val_accuracy: metrics.accuracy,
+            })
+        })
+        .collect()
 }
 
 fn epoch_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {

@@ -1,0 +1,129 @@
+//! `train` on several sources: photos prepared by `prepare` join the crops with their share
+//! of every batch, cut by the product's detector, validated on their own, held-out photos
+//! never among them.
+
+use crate::helpers::{assert_success, genderlens, prepare, run_genderlens, train_args};
+use genderlens_test_support::{synthetic, PORTRAITS};
+use serde_json::Value;
+use std::path::Path;
+
+/// Photos in a folder of `split/class`.
+fn count(dir: &Path, split: &str) -> usize {
+    ["female", "male"]
+        .iter()
+        .map(|class| {
+            std::fs::read_dir(dir.join(split).join(class))
+                .unwrap()
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 40, 10);
+    // A UTKFace-layout folder of the fixture portraits (loosely framed: 200 px around a face).
+    let raw = dir.path().join("utk");
+    std::fs::create_dir_all(&raw).unwrap();
+    let mut names = vec![];
+    for i in 0..24 {
+        let (class, bytes) = PORTRAITS[i % PORTRAITS.len()];
+        let gender = u8::from(class == "female");
+        let name = format!(
+            "{}_{gender}_{}_20170102{i:06}.jpg.chip.jpg",
+            5 + 3 * i,
+            i % 5
+        );
+        std::fs::write(raw.join(&name), bytes).unwrap();
+        names.push(name);
+    }
+    let held_out = dir.path().join("held-out.txt");
+    std::fs::write(&held_out, format!("{}\n{}\n", names[4], names[9])).unwrap();
+    let photos = dir.path().join("photos");
+    prepare("utkface", &raw, &photos, &held_out, &[]);
+    let (photo_train, photo_val) = (count(&photos, "Training"), count(&photos, "Validation"));
+    assert_eq!(photo_train + photo_val, 22);
+
+    let out = dir.path().join("out");
+    let source = format!("utk={}", photos.display());
+    let output = run_genderlens(&train_args(
+        &crops,
+        &out,
+        "m",
+        &[
+            "--epochs",
+            "1",
+            "--channels",
+            "16,24,40,64",
+            "--photos",
+            &source,
+            "--share",
+            "utk=0.25",
+        ],
+    ));
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("each batch of 32: crops 24, utk 8"),
+        "{stdout}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("m.json")).unwrap()).unwrap();
+    let sources = report["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(sources[0]["name"], "crops");
+    assert_eq!(sources[0]["share"], 0.75);
+    let utk = &sources[1];
+    assert_eq!(
+        (&utk["name"], &utk["framing"]),
+        (&"utk".into(), &"photos".into())
+    );
+    // Every prepared photo was read and its face found; the held-out ones were never there.
+    let training = &utk["data"]["training"];
+    assert_eq!(training["used"], photo_train);
+    assert_eq!(training["missed"], 0);
+    assert_eq!(utk["data"]["prepared"]["held_out_dropped"], 2);
+    // Validated end to end on its own photos, by group.
+    assert_eq!(utk["validation"]["images"], photo_val);
+    let all = &utk["groups"][0];
+    assert_eq!(
+        (&all["group"], &all["images"]),
+        (&"all".into(), &photo_val.into())
+    );
+    let ece = utk["ece"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&ece), "ECE {ece}");
+    // Each epoch records both sources; the calibration used both validation splits.
+    let epoch = &report["history"][0];
+    assert_eq!(epoch["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        report["calibration"]["images"],
+        20 + utk["data"]["validation"]["used"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn shares_that_name_no_source_or_leave_one_without_room_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 4, 2);
+    let photos = format!("more={}", crops.display());
+    for (share, says) in [
+        ("nobody=0.5", "not a source"),
+        ("more=1", "sum to 1"),
+        ("more=x", "a fraction"),
+    ] {
+        let output = run_genderlens(&train_args(
+            &crops,
+            &dir.path().join("out"),
+            "x",
+            &["--photos", &photos, "--share", share],
+        ));
+        assert!(!output.status.success(), "--share {share} accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "--share {share}: {stderr}");
+    }
+    let output = genderlens(&["train", "--photos", "no-equals-sign"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NAME=VALUE"));
+}
