@@ -1,8 +1,9 @@
 //! `genderlens eval DIR --mode crop|detect`: accuracy on a labelled folder
 //! (`DIR/female`, `DIR/male`).
 
+use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
-use crate::measure::logits::cache_logits;
+use crate::measure::logits::{cache_logits, flip_averaged_logits};
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::{analyze_all, Outcome};
 use crate::model_arg::ModelArg;
@@ -40,6 +41,9 @@ pub struct EvalArgs {
     /// 0.9 for the suspected label errors of a training set.
     #[arg(long, default_value_t = 0.5)]
     pub mistakes_min_confidence: f32,
+    /// Classify each face and its mirror image and average the two (test-time flip).
+    #[arg(long)]
+    pub flip: bool,
     #[command(flatten)]
     pub model: ModelArg,
 }
@@ -62,9 +66,10 @@ struct Report {
 pub fn run(args: EvalArgs) -> Result<()> {
     let files = FileList::scan(&args.dir)?;
     let start = Instant::now();
-    let (metrics, faces_found, unreadable, judged) = match args.mode {
-        Mode::Crop => crop_mode(&files, &args.model)?,
-        Mode::Detect => detect_mode(&files, &args.model)?,
+    let (metrics, faces_found, unreadable, judged) = match (args.mode, args.flip) {
+        (Mode::Crop, _) => crop_mode(&files, &args.model, args.flip)?,
+        (Mode::Detect, false) => detect_mode(&files, &args.model)?,
+        (Mode::Detect, true) => detect_mode_flipped(&files, &args.model)?,
     };
     if let Some(path) = &args.mistakes {
         write_mistakes(path, &judged, args.mistakes_min_confidence)?;
@@ -107,10 +112,15 @@ type Judged<'a> = (&'a Path, u32, Option<f32>);
 fn crop_mode<'a>(
     files: &'a FileList,
     model: &ModelArg,
+    flip: bool,
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
     let cache = FaceCache::load(files, &indicatif::ProgressBar::hidden());
-    let logits = cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?;
+    let logits = if flip {
+        flip_averaged_logits(classifier.net(), &cache, &Device::Cpu)?
+    } else {
+        cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?
+    };
     let p_males: Vec<f32> = logits
         .into_iter()
         .map(|l| p_male(l, classifier.temperature()))
@@ -155,6 +165,45 @@ fn write_mistakes(path: &Path, judged: &[Judged], min_confidence: f32) -> Result
         text += &format!("{}\t{truth}\t{predicted}\t{p}\n", file.display());
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// End-to-end metrics with test-time flip: the detector's most confident face, as in
+/// `detect_mode`, classified together with its mirror image (unreadable files count among
+/// the images without a face).
+fn detect_mode_flipped<'a>(
+    files: &'a FileList,
+    model: &ModelArg,
+) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
+    let classifier = model.classifier()?;
+    let detected = detect_faces(
+        FileList {
+            files: files.files.clone(),
+        },
+        &indicatif::ProgressBar::hidden(),
+    );
+    let logits = flip_averaged_logits(classifier.net(), &detected.crops, &Device::Cpu)?;
+    let mut p_males = vec![None; files.files.len()];
+    for (&i, l) in detected.image_of_crop.iter().zip(logits) {
+        p_males[i] = Some(p_male(l, classifier.temperature()));
+    }
+    let truth: Vec<u32> = files.files.iter().map(|(_, label)| *label).collect();
+    let predicted: Vec<u32> = p_males
+        .iter()
+        .zip(&truth)
+        .map(|(p, &t)| p.map_or(1 - t, class_of))
+        .collect();
+    let judged = files
+        .files
+        .iter()
+        .zip(p_males)
+        .map(|((path, label), p)| (path.as_path(), *label, p))
+        .collect();
+    Ok((
+        Metrics::from_predictions(&truth, &predicted),
+        detected.crops.len(),
+        0,
+        judged,
+    ))
 }
 
 /// End-to-end metrics; an image without a face is counted as misclassified, also in the
