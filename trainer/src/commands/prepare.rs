@@ -108,19 +108,10 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         Source::Utkface => utkface(&args.dir, &mut report)?,
         Source::AllAgeFaces => all_age_faces(&args.dir, &mut report)?,
     };
-    let before = listed.len();
-    let kept: Vec<Labelled> = listed
-        .into_iter()
-        .filter(|photo| !held_out.contains(&file_name(&photo.path)))
-        .collect();
-    report.held_out_dropped = before - kept.len();
-    let also = names_under(&args.drop_names_in)?;
-    let before = kept.len();
-    let kept: Vec<Labelled> = kept
-        .into_iter()
-        .filter(|photo| !also.contains(&file_name(&photo.path)))
-        .collect();
-    report.names_in_dropped = before - kept.len();
+    let (kept, dropped) = without_names(listed, &held_out);
+    report.held_out_dropped = dropped;
+    let (kept, dropped) = without_names(kept, &names_under(&args.drop_names_in)?);
+    report.names_in_dropped = dropped;
     if args.out.exists() && std::fs::read_dir(&args.out)?.next().is_some() {
         bail!(
             "{} is not empty: prepare into a new folder",
@@ -195,6 +186,17 @@ fn read_held_out(path: &Path) -> Result<HashSet<String>> {
         .filter(|l| !l.is_empty())
         .map(|l| file_name(Path::new(l)))
         .collect())
+}
+
+/// The photos whose file names are not in `names`, and how many were dropped.
+fn without_names(photos: Vec<Labelled>, names: &HashSet<String>) -> (Vec<Labelled>, usize) {
+    let before = photos.len();
+    let kept: Vec<Labelled> = photos
+        .into_iter()
+        .filter(|photo| !names.contains(&file_name(&photo.path)))
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
 }
 
 /// Every file name under the folders (recursively); a missing folder is an error.

@@ -83,7 +83,7 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
     // Every prepared photo was read and its face found; the held-out ones were never there.
     let training = &utk["data"]["training"];
     assert_eq!(training["used"], photo_train);
-    assert_eq!(training["missed"], 0);
+    assert_eq!(training["without_face"], 0);
     assert_eq!(utk["data"]["prepared"]["held_out_dropped"], 2);
     // Validated end to end on its own photos, by group.
     assert_eq!(utk["validation"]["images"], photo_val);

@@ -188,12 +188,17 @@ fn source_report(
         validation.images,
         100.0 * ece
     );
+    // Crops are missed only when unreadable; photos also when no face is found.
+    let missed = match source.framing {
+        Framing::Crops => "unreadable",
+        Framing::Photos => "without_face",
+    };
     let split = |s: &super::sources::Split| {
         serde_json::json!({
             "female": s.files.count(0),
             "male": s.files.count(1),
             "used": s.faces.len(),
-            "missed": s.missed,
+            missed: s.missed,
         })
     };
     let mut training = split(&source.train);
