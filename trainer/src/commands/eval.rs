@@ -175,12 +175,7 @@ fn detect_mode_flipped<'a>(
     model: &ModelArg,
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
-    let detected = detect_faces(
-        FileList {
-            files: files.files.clone(),
-        },
-        &indicatif::ProgressBar::hidden(),
-    );
+    let detected = detect_faces(files.clone(), &indicatif::ProgressBar::hidden());
     let logits = flip_averaged_logits(classifier.net(), &detected.crops, &Device::Cpu)?;
     let mut p_males = vec![None; files.files.len()];
     for (&i, l) in detected.image_of_crop.iter().zip(logits) {

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Image files of one split, with class indices in [`CLASSES`] order.
+#[derive(Clone)]
 pub struct FileList {
     pub files: Vec<(PathBuf, u32)>,
 }

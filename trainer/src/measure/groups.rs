@@ -145,9 +145,10 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
                 sex: CLASSES[*truth as usize],
                 race: race.map_or("unknown", |r| RACES[r]),
                 age: age_band(age),
-                sex_and_age: SEX_AND_AGE[band.map_or(10 + *truth as usize, |b| {
-                    *truth as usize * AGE_BANDS.len() + b
-                })],
+                sex_and_age: SEX_AND_AGE[band
+                    .map_or(CLASSES.len() * AGE_BANDS.len() + *truth as usize, |b| {
+                        *truth as usize * AGE_BANDS.len() + b
+                    })],
                 outcome,
             }
         })

@@ -9,11 +9,12 @@ use crate::charts::charts_from_report;
 use crate::data::augment::Augmentation;
 use crate::data::folders::FaceCache;
 use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
-use crate::measure::logits::{cache_logits, metrics_and_loss};
-use crate::measure::metrics::Metrics;
+use crate::measure::logits::cache_logits;
+use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::analyze_all;
 use crate::measure::temperature::{
-    calibrate_weights, expected_calibration_error, print_summary, CalibrationReport, ECE_BINS,
+    calibrate_weights, expected_calibration_error, mean_nll, print_summary, CalibrationReport,
+    ECE_BINS,
 };
 use crate::model_arg::ModelArg;
 use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
@@ -73,6 +74,9 @@ pub struct SourceReport {
     /// Photos: by sex, race and age band (as far as the file names tell).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupRow>,
+    /// Mean unsmoothed cross-entropy of its validation faces (crops only; NaN for photos).
+    #[serde(skip)]
+    pub loss: f64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -100,12 +104,13 @@ pub fn export_model(
     drop(union);
     let bytes = std::fs::read(&model_path)?;
     let net = genderlens::model::load_from_safetensors(&bytes, device)?;
-    let (validation, validation_loss) = metrics_and_loss(&net, &sources[0].val.faces, device)?;
     print_summary(&calibration);
     let reports = sources
         .iter()
         .map(|source| source_report(source, &net, &model_path, calibration.temperature, device))
         .collect::<Result<Vec<_>>>()?;
+    // `--data` comes first: its crops are the report's headline validation.
+    let (validation, validation_loss) = (reports[0].validation.clone(), reports[0].loss);
     println!(
         "exported {} ({} bytes, {STORED_AS}): validation accuracy {:.2}% on {} images",
         model_path.display(),
@@ -155,12 +160,21 @@ fn source_report(
     temperature: f32,
     device: &Device,
 ) -> Result<SourceReport> {
-    let faces = &source.val.faces;
-    let logits = cache_logits(net, faces, 0..faces.len(), device)?;
-    let probabilities: Vec<f32> = logits.iter().map(|&l| p_male(l, temperature)).collect();
-    let mut ece = expected_calibration_error(&probabilities, &faces.labels, ECE_BINS);
-    let (validation, groups) = match source.framing {
-        Framing::Crops => (metrics_and_loss(net, faces, device)?.0, vec![]),
+    // One pass over the crops gives metrics, loss and calibration error; photos are measured
+    // end to end instead, through the product's own pipeline.
+    let (validation, loss, ece, groups) = match source.framing {
+        Framing::Crops => {
+            let faces = &source.val.faces;
+            let logits = cache_logits(net, faces, 0..faces.len(), device)?;
+            let probabilities: Vec<f32> = logits.iter().map(|&l| p_male(l, temperature)).collect();
+            let predicted: Vec<u32> = probabilities.iter().map(|&p| class_of(p)).collect();
+            (
+                Metrics::from_predictions(&faces.labels, &predicted),
+                mean_nll(&logits, &faces.labels, 1.0),
+                expected_calibration_error(&probabilities, &faces.labels, ECE_BINS),
+                vec![],
+            )
+        }
         Framing::Photos => {
             let model = ModelArg {
                 model: Some(model_path.to_path_buf()),
@@ -172,11 +186,15 @@ fn source_report(
                 .zip(&truth)
                 .map(|(o, &t)| o.predicted_or_wrong(t))
                 .collect();
-            ece = faces_ece(&source.val.files, &outcomes);
             let groups = group_rows(&source.val.files, &outcomes);
             println!("{} validation, end to end, by group:", source.name);
             print_table(&groups);
-            (Metrics::from_predictions(&truth, &predicted), groups)
+            (
+                Metrics::from_predictions(&truth, &predicted),
+                f64::NAN,
+                faces_ece(&source.val.files, &outcomes),
+                groups,
+            )
         }
     };
     println!(
@@ -216,5 +234,6 @@ fn source_report(
         validation,
         ece,
         groups,
+        loss,
     })
 }
