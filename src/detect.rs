@@ -20,6 +20,12 @@ pub struct FaceBox {
     pub score: f32,
 }
 
+/// The side of the detector's square window: faces this size and larger are found in the
+/// image as given.
+pub const WINDOW: u32 = 40;
+/// The smallest face the detector searches for (its pyramid is enlarged at most twice).
+pub const MIN_FACE: u32 = 20;
+
 pub struct FaceDetector {
     detector: Box<dyn Detector>,
 }
@@ -34,21 +40,36 @@ impl FaceDetector {
 
     fn with_model(model: Model) -> Self {
         let mut detector = face_detector::create_detector_with_model(model);
-        detector.set_min_face_size(20);
         detector.set_score_thresh(2.0);
         detector.set_pyramid_scale_factor(0.8);
         detector.set_slide_window_step(4, 4);
         Self { detector }
     }
 
-    /// Faces in `image`, most confident first.
+    /// Faces of the detector's window size (40 px) and larger in `image`, most confident
+    /// first.
     pub fn detect(&mut self, image: &RgbImage) -> Vec<FaceBox> {
-        let gray = luma(image);
-        let (w, h) = gray.dimensions();
-        // The detector's sliding window is 40 px; smaller images cannot contain a face.
-        if w < 40 || h < 40 {
+        self.search(&luma(image), WINDOW, 0)
+    }
+
+    /// Faces from `min_side` (at least 20) up to the window size: the image is searched on
+    /// enlarged pyramid levels, about `(40 / min_side)²` times its pixels at the largest.
+    pub fn detect_below_window(&mut self, image: &RgbImage, min_side: u32) -> Vec<FaceBox> {
+        if min_side >= WINDOW {
             return vec![];
         }
+        self.search(&luma(image), min_side, WINDOW)
+    }
+
+    /// `max_side` 0: no upper limit.
+    fn search(&mut self, gray: &GrayImage, min_side: u32, max_side: u32) -> Vec<FaceBox> {
+        let (w, h) = gray.dimensions();
+        // Enlarged for `min_side`, the image must still hold one window.
+        if w.min(h) < min_side.clamp(MIN_FACE, WINDOW) {
+            return vec![];
+        }
+        self.detector.set_min_face_size(min_side.max(MIN_FACE));
+        self.detector.set_max_face_size(max_side);
         let mut faces: Vec<FaceBox> = self
             .detector
             .detect(&ImageData::new(gray.as_raw(), w, h))
@@ -66,6 +87,19 @@ impl FaceDetector {
             .collect();
         faces.sort_by(|a, b| b.score.total_cmp(&a.score));
         faces
+    }
+}
+
+impl FaceBox {
+    /// Intersection over union of two boxes.
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
+        let h = (self.y + self.height).min(other.y + other.height) - self.y.max(other.y);
+        if w <= 0.0 || h <= 0.0 {
+            return 0.0;
+        }
+        let intersection = w * h;
+        intersection / (self.width * self.height + other.width * other.height - intersection)
     }
 }
 

@@ -1,10 +1,10 @@
 //! decode → detect → crop → classify: the one pipeline behind the CLI and the browser.
 
-use crate::calibration::{verdict, Verdict};
+use crate::calibration::{verdict, verdict_for_face, Verdict};
 use crate::classifier::Classifier;
 use crate::crop::crop_face;
 use crate::decode::decode_image;
-use crate::detect::{FaceBox, FaceDetector};
+use crate::detect::{FaceBox, FaceDetector, MIN_FACE, WINDOW};
 use crate::error::Result;
 use crate::preprocess::{fit_within, resize_to_input};
 use image::{Rgb, RgbImage};
@@ -17,6 +17,17 @@ pub(crate) const MAX_WORKING_SIDE: u32 = 1024;
 /// When nothing is found, the image is searched again inside a border of this fraction of
 /// its size: tightly framed portraits leave the detector no context around the face.
 const RETRY_PADDING: f32 = 0.25;
+/// Faces below the detector's window are searched for when the search at the window's size
+/// found nothing or found a face smaller than this many windows: faces come in crowds, and
+/// a crowd at the limit of what is found goes on below it. Portraits skip the search.
+const SMALL_FACE_WINDOWS: f32 = 2.0;
+/// The search below the window enlarges the working image to at most this many pixels
+/// (its cost grows with them): a 640 px group photo is searched down to 20 px faces, a
+/// 1024 px one down to about 30 px.
+const SMALL_FACE_SEARCH_PIXELS: f32 = 1.3e6;
+/// Boxes found below the window that overlap a larger face by more than this are the same
+/// face found twice (the detector's own final suppression uses the same threshold).
+const SAME_FACE_IOU: f32 = 0.3;
 
 /// One classified face. `box` is (x, y, width, height) in pixels of the input image;
 /// `label` is "female", "male" or "uncertain", `likely` the more probable class and
@@ -68,7 +79,7 @@ impl Pipeline {
 
     pub fn analyze(&mut self, image: &RgbImage) -> Result<Analysis> {
         let start = Instant::now();
-        let (boxes, crops) = self.face_crops(image);
+        let (boxes, crops, scale) = self.find_faces(image);
         let detected = Instant::now();
         let probabilities = self.classifier.p_male(&crops)?;
         let faces = boxes
@@ -76,7 +87,8 @@ impl Pipeline {
             .zip(probabilities)
             .map(|(b, p_male)| Face {
                 bbox: [b.x, b.y, b.width, b.height],
-                verdict: verdict(p_male),
+                // The crop's resolution is the working image's.
+                verdict: verdict_for_face(p_male, b.width / scale),
                 p_male,
                 detector_score: Some(b.score),
             })
@@ -93,8 +105,23 @@ impl Pipeline {
     /// The faces [`Self::analyze`] classifies: boxes in `image`'s pixels, most confident
     /// first, each with its network-sized crop (also what `genderlens adapt` trains on).
     pub fn face_crops(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>) {
+        let (boxes, crops, _) = self.find_faces(image);
+        (boxes, crops)
+    }
+
+    /// [`Self::face_crops`] and the factor from the working image's pixels to `image`'s.
+    fn find_faces(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>, f32) {
         let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
-        let boxes = self.detect_with_retry(&working);
+        let mut boxes = self.detect_with_retry(&working);
+        if wants_smaller_faces(&boxes) {
+            let min_side = smallest_face_searched(working.width(), working.height());
+            for small in self.detector.detect_below_window(&working, min_side) {
+                if boxes.iter().all(|b| b.iou(&small) <= SAME_FACE_IOU) {
+                    boxes.push(small);
+                }
+            }
+            boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
+        }
         let crops = boxes.iter().map(|b| crop_face(&working, b)).collect();
         let boxes = boxes
             .into_iter()
@@ -106,7 +133,7 @@ impl Pipeline {
                 ..b
             })
             .collect();
-        (boxes, crops)
+        (boxes, crops, scale)
     }
 
     /// Classifies the whole image as one face crop (for photos that are already crops).
@@ -146,4 +173,19 @@ impl Pipeline {
             })
             .collect()
     }
+}
+
+fn wants_smaller_faces(found: &[FaceBox]) -> bool {
+    found
+        .iter()
+        .map(|b| b.width)
+        .reduce(f32::min)
+        .is_none_or(|smallest| smallest < SMALL_FACE_WINDOWS * WINDOW as f32)
+}
+
+/// The smallest face side (pixels) searched for in a `width` × `height` image: twice
+/// enlarged at most, [`SMALL_FACE_SEARCH_PIXELS`] at most.
+fn smallest_face_searched(width: u32, height: u32) -> u32 {
+    let enlargement = (SMALL_FACE_SEARCH_PIXELS / (width as f32 * height as f32)).sqrt();
+    ((WINDOW as f32 / enlargement).ceil() as u32).clamp(MIN_FACE, WINDOW)
 }

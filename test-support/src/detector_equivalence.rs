@@ -10,12 +10,15 @@ const MODEL: &[u8] = include_bytes!("../../src/assets/seeta_fd_frontal_v1.0.bin"
 type Found = Vec<(i32, i32, u32, u32, f64)>;
 
 /// The faces `$detector` (a crate with rustface's API) finds in `$image`, with the
-/// pipeline's settings (`src/detect.rs`).
+/// pipeline's settings (`src/detect.rs`) for faces of the window's size and larger.
 macro_rules! faces_found_by {
     ($detector:ident, $image:expr) => {{
         let image: &GrayImage = $image;
         let model = $detector::read_model(MODEL).expect("model");
         let mut detector = $detector::create_detector_with_model(model);
+        // rustface searches from the image as given down, whatever the minimum face size;
+        // ours enlarges the image for faces below the 40 px window, so compare at 40.
+        detector.set_min_face_size(40);
         detector.set_score_thresh(2.0);
         detector.set_pyramid_scale_factor(0.8);
         detector.set_slide_window_step(4, 4);

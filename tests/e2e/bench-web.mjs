@@ -2,9 +2,9 @@
 // first result (median of nine loads in fresh contexts, the photo dropped as soon as the page
 // can take it, each load paired with one of an empty page that only lists a dummy face on the
 // drop: the browser's and this harness's own share of the time; and a photo dropped a second
-// after the page is ready), per-photo time in the
-// worker for the Solvay photo at 640 and 1024 px (the first run, then medians once the module
-// is optimised), 300 photos dropped at once (time, the longest main-thread task, memory at the
+// after the page is ready), per-photo time in the worker for the Solvay photo at 640 and
+// 1024 px and for a 200 px portrait (the first run, then medians once the module is
+// optimised), 300 photos dropped at once (time, the longest main-thread task, memory at the
 // end), and the live camera's frame rate on a 640 x 480 fake capture of a face, then its
 // memory over a ten-minute run (BENCH_CAMERA_SOAK_S; 0 skips it).
 // Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
@@ -46,6 +46,7 @@ function serve() {
   const replaced = new Map([
     ['/__bench/empty.html', { status: 200, type: 'text/html', body: EMPTY_PAGE }],
     ['/__bench/solvay.jpg', { status: 200, type: 'image/jpeg', body: solvay }],
+    ['/__bench/portrait.jpg', { status: 200, type: 'image/jpeg', body: face }],
   ]);
   return startServer({ replaced, onFile: (file) => served.push(file) });
 }
@@ -173,14 +174,15 @@ function dropFace(page) {
   }, face.toString('base64'));
 }
 
-/** Worker time (detection, classification) for the photo scaled to `width` px in a fresh
- *  worker: the first run, and medians once the browser has optimised the module. */
-async function photoTimings(browser, origin, width) {
+/** Worker time (detection, classification) for a photo (`name`: the group photo or the
+ *  portrait) scaled to `width` px in a fresh worker: the first run, and medians once the
+ *  browser has optimised the module. */
+async function photoTimings(browser, origin, name, width) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(origin + '/');
-  const all = await page.evaluate(async ([width, runs, warmUp]) => {
-    const bitmap = await createImageBitmap(await (await fetch('/__bench/solvay.jpg')).blob());
+  const all = await page.evaluate(async ([name, width, runs, warmUp]) => {
+    const bitmap = await createImageBitmap(await (await fetch(`/__bench/${name}.jpg`)).blob());
     const height = Math.round((bitmap.height * width) / bitmap.width);
     const canvas = new OffscreenCanvas(width, height);
     const ctx = canvas.getContext('2d');
@@ -204,11 +206,12 @@ async function photoTimings(browser, origin, width) {
     }
     worker.terminate();
     return out;
-  }, [width, RUNS, WARM_UP_RUNS]);
+  }, [name, width, RUNS, WARM_UP_RUNS]);
   const first = all[0];
   const timings = all.slice(WARM_UP_RUNS);
   await context.close();
   return {
+    name,
     width,
     runs: timings.length,
     faces: timings[0].faces,
@@ -275,7 +278,8 @@ try {
     emptyPageMs: median(emptyPageMs),
   };
   const afterReadyMs = await firstResultAfterReady(browser, origin);
-  const photos = [await photoTimings(browser, origin, 640), await photoTimings(browser, origin, 1024)];
+  const photos = [];
+  for (const [name, width] of [['solvay', 640], ['solvay', 1024], ['portrait', 200]]) photos.push(await photoTimings(browser, origin, name, width));
   const many = await manyPhotos(browser, origin);
   const camera = await cameraFps(browser, origin);
   const total = cold.files.reduce((s, f) => s + f.bytes, 0);
@@ -289,7 +293,7 @@ try {
     `the page's): the browser's and this harness's share of the first result`);
   console.log(`first result after ready: ${afterReadyMs.toFixed(0)} ms from the drop (photo dropped 1 s after the page was ready)`);
   for (const p of photos) {
-    console.log(`Solvay ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
+    console.log(`${p.name === 'solvay' ? 'Solvay' : 'portrait'} ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
       `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs ` +
       `after ${WARM_UP_RUNS} to warm up, the fastest ${p.fastest_ms.toFixed(1)} ms; the first run took ${p.first_ms.toFixed(0)} ms)`);
   }

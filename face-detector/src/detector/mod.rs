@@ -16,7 +16,6 @@
 // You should have received a copy of the BSD 2-Clause License along with the software.
 // If not, see < https://opensource.org/licenses/BSD-2-Clause>.
 
-use std::cmp::Ordering::*;
 use std::{cmp, ptr};
 
 use crate::classifier::{Classifier, Score, SurfMlpBuffers};
@@ -25,6 +24,9 @@ use crate::feat::FeatureMap;
 use crate::feat::LabBoostedFeatureMap;
 use crate::feat::SurfMlpFeatureMap;
 use crate::model::Model;
+use nms::non_maximum_suppression;
+
+mod nms;
 
 const FUST_MIN_WINDOW_SIZE: u32 = 20;
 
@@ -43,8 +45,8 @@ impl Detector for FuStDetector {
 
         let mut image_pyramid = ImagePyramid::new();
         image_pyramid.set_image_1x(image.data(), image.width(), image.height());
-        // TODO: uncomment (expect perf hit)
-        //        image_pyramid.set_max_scale(K_WND_SIZE / self.min_face_size as f32);
+        // Faces smaller than the window are searched on enlarged levels.
+        image_pyramid.set_max_scale((K_WND_SIZE / self.min_face_size as f32).max(1.0));
         image_pyramid.set_min_scale(K_WND_SIZE / min_img_size as f32);
         image_pyramid.set_scale_step(self.image_pyramid_scale_factor);
         self.set_window_size(K_WND_SIZE as u32);
@@ -481,96 +483,6 @@ impl FuStDetector {
         }
 
         proposals_nms[0].clone()
-    }
-}
-
-fn non_maximum_suppression(
-    bboxes: &mut [FaceInfo],
-    bboxes_nms: &mut Vec<FaceInfo>,
-    iou_thresh: f32,
-) {
-    bboxes_nms.clear();
-    bboxes.sort_by(|x, y| {
-        let x_score = x.score();
-        let y_score = y.score();
-        if x_score > y_score {
-            // x goes before y
-            Less
-        } else if x_score < y_score {
-            Greater
-        } else {
-            Equal
-        }
-    });
-
-    let mut select_idx = 0;
-    let mut mask_merged = vec![false; bboxes.len()];
-
-    loop {
-        while select_idx < bboxes.len() && mask_merged[select_idx] {
-            select_idx += 1;
-        }
-
-        if select_idx == bboxes.len() {
-            break;
-        }
-
-        bboxes_nms.push(bboxes[select_idx].clone());
-        mask_merged[select_idx] = true;
-
-        let mut score;
-        {
-            score = bboxes_nms.last().unwrap().score();
-        }
-
-        let area1;
-        let x1;
-        let y1;
-        let x2;
-        let y2;
-        {
-            area1 = (bboxes[select_idx].bbox().width() * bboxes[select_idx].bbox().height()) as f32;
-            x1 = bboxes[select_idx].bbox().x();
-            y1 = bboxes[select_idx].bbox().y();
-            x2 = bboxes[select_idx].bbox().x() + bboxes[select_idx].bbox().width() as i32 - 1;
-            y2 = bboxes[select_idx].bbox().y() + bboxes[select_idx].bbox().height() as i32 - 1;
-        }
-
-        select_idx += 1;
-
-        for i in select_idx..bboxes.len() {
-            if mask_merged[i] {
-                continue;
-            }
-
-            let x = cmp::max(x1, bboxes[i].bbox().x());
-            let y = cmp::max(y1, bboxes[i].bbox().y());
-            let w = cmp::min(
-                x2,
-                bboxes[i].bbox().x() + bboxes[i].bbox().width() as i32 - 1,
-            ) - x
-                + 1;
-            let h = cmp::min(
-                y2,
-                bboxes[i].bbox().y() + bboxes[i].bbox().height() as i32 - 1,
-            ) - y
-                + 1;
-
-            if w <= 0 || h <= 0 {
-                continue;
-            }
-
-            let area2 = (bboxes[i].bbox().width() * bboxes[i].bbox().height()) as f32;
-            let area_intersect = (w * h) as f32;
-            let area_union = area1 + area2 - area_intersect;
-            if area_intersect / area_union > iou_thresh {
-                mask_merged[i] = true;
-                let bbox_i_score = bboxes[i].score();
-                score += bbox_i_score;
-            }
-        }
-
-        bboxes_nms.last_mut().unwrap().set_score(score);
     }
 }
 
