@@ -5,7 +5,7 @@
 //! and stored in the weights file, rescales the logit difference; this one function turns
 //! logits into the probability everyone sees (CLI, JSON, browser).
 
-use crate::model::CLASSES;
+use crate::inference::CLASSES;
 use serde::Serialize;
 
 /// Name of the scalar tensor holding the fitted temperature inside the safetensors file.

@@ -26,12 +26,14 @@ pub enum Error {
     NoEmbeddedModel,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
         Error::Model(candle_message(&e))
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// candle's message without the backtrace it attaches when `RUST_BACKTRACE` is set.
 pub fn candle_message(e: &candle_core::Error) -> String {
     match e {

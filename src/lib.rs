@@ -7,11 +7,14 @@ pub(crate) mod crop;
 pub mod decode;
 pub(crate) mod detect;
 pub(crate) mod error;
+pub mod inference;
 pub(crate) mod int_conv;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod model;
 pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod quantize;
 #[cfg(test)]
 mod seeta_format;

@@ -1,8 +1,10 @@
-//! The classifier network, defined once for the trainer, the CLI and the browser.
+//! The classifier network as the trainer builds and trains it (candle; native only). The
+//! CLI and the browser run the trained weights through [`crate::inference`].
 //!
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male).
 
+use crate::inference::BN_EPS;
 use crate::int_conv::IntegerConv3x3;
 use crate::ops::conv::conv3x3;
 use crate::ops::norm::{channel_stats, BatchNormReluPool, NormStatistics};
@@ -11,17 +13,10 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use std::collections::HashMap;
 
-/// Input height and width in pixels (RGB). Face crops are resized to this.
-pub const INPUT_SIZE: usize = 64;
-/// Output channels of each stage, unless a model says otherwise (`train --channels`; a stored
-/// model's widths are read from its weights).
-pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];
-/// Class order of the logits.
-pub const CLASSES: [&str; 2] = ["female", "male"];
+pub use crate::inference::{CLASSES, INPUT_SIZE, STAGE_CHANNELS};
 
 /// Momentum of the running statistics, as in PyTorch's default.
 const BN_MOMENTUM: f32 = 0.1;
-const BN_EPS: f32 = 1e-5;
 
 /// conv 3×3 → batch norm → ReLU → max-pool 2×2.
 struct ConvBnRelu {

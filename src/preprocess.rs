@@ -1,6 +1,7 @@
 //! Face crop → network input. The only place that decides input size and normalisation.
 
-use crate::model::INPUT_SIZE;
+use crate::inference::INPUT_SIZE;
+#[cfg(not(target_arch = "wasm32"))]
 use candle_core::{Device, Result, Tensor};
 use image::{imageops, RgbImage};
 
@@ -21,6 +22,7 @@ pub(crate) fn normalise(value: u8) -> f32 {
 }
 
 /// Stacks INPUT_SIZE×INPUT_SIZE RGB faces into a (n, 3, INPUT_SIZE, INPUT_SIZE) tensor.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn faces_to_tensor(faces: &[RgbImage], device: &Device) -> Result<Tensor> {
     square_faces_to_tensor(faces, INPUT_SIZE, device)
 }
@@ -28,6 +30,7 @@ pub fn faces_to_tensor(faces: &[RgbImage], device: &Device) -> Result<Tensor> {
 /// Stacks side×side RGB faces into a (n, 3, side, side) tensor. Inference always uses
 /// [`faces_to_tensor`]; training may run early epochs on smaller faces (the network ends in
 /// global average pooling, so it accepts any side that survives its four poolings).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn square_faces_to_tensor(faces: &[RgbImage], side: usize, device: &Device) -> Result<Tensor> {
     let plane = side * side;
     let mut data = vec![0f32; faces.len() * 3 * plane];

@@ -8,15 +8,12 @@
 //! 97.37 %; utk-dev end to end one of 992 faces changed label (`models/README.md`).
 
 use crate::int_conv::IntegerConv3x3;
+use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
 use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
 
-/// Suffix of the per-channel scale tensor stored beside an 8-bit weight.
-pub(crate) const SCALE_SUFFIX: &str = ".scale";
 /// Convolution weights with at least this many elements are stored in 8 bits.
 pub(crate) const MIN_ELEMENTS: usize = 4096;
-/// `q` of a zero weight; `q − ZERO_POINT` spans −127..=127.
-const ZERO_POINT: f64 = 128.0;
 const LEVELS: f64 = 127.0;
 
 fn is_quantized(tensor: &Tensor) -> bool {
@@ -43,9 +40,9 @@ pub fn quantize(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Ten
             .broadcast_div(&scale)?
             .round()?
             .clamp(-LEVELS, LEVELS)?
-            + ZERO_POINT)?
-            .to_dtype(DType::U8)?
-            .reshape(tensor.shape())?;
+            + f64::from(ZERO_POINT))?
+        .to_dtype(DType::U8)?
+        .reshape(tensor.shape())?;
         out.insert(name.clone(), q);
         out.insert(format!("{name}{SCALE_SUFFIX}"), scale.flatten_all()?);
     }
@@ -54,11 +51,7 @@ pub fn quantize(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Ten
 
 #[cfg_attr(target_arch = "wasm32", inline(never))]
 fn expand_channel(levels: &[u8], scale: f32, weight: &mut Vec<f32>) {
-    weight.extend(
-        levels
-            .iter()
-            .map(|&q| (f32::from(q) - ZERO_POINT as f32) * scale),
-    );
+    weight.extend(levels.iter().map(|&q| (f32::from(q) - ZERO_POINT) * scale));
 }
 
 /// All weights as f32: 8-bit tensors are expanded with their scales (which are consumed);

@@ -1,8 +1,8 @@
 //! The 3×3 "same" convolution as one graph node, with its exact backward pass.
 
-use super::chunks::{contiguous_f32, with_f32};
-use super::gemm::{gemm_into, Matrix};
+use super::gemm::{convolve, gemm_into, Matrix};
 use super::im2col::{col2im, im2col, scratch};
+use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// A 3×3 "same" convolution as ONE graph node: im2col and the GEMM happen inside it, and its
@@ -11,22 +11,6 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 /// zero-filled gradient for every node and adds into it single-threaded (measured with
 /// `genderlens bench-train`: training steps 2–10 % faster this way).
 struct Conv3x3;
-
-/// Output of a convolution: `weight` (out, c·9) times the (c·9, batch·h·w) columns, as the
-/// channel-major (out, batch, h, w) values.
-fn convolve(weight: &[f32], columns: &[f32], out_channels: usize) -> Vec<f32> {
-    let taps = weight.len() / out_channels;
-    let pixels = columns.len() / taps;
-    let mut out = vec![0f32; out_channels * pixels];
-    gemm_into(
-        &mut out,
-        false,
-        Matrix::rows(weight, taps),
-        Matrix::rows(columns, pixels),
-        (out_channels, pixels, taps),
-    );
-    out
-}
 
 impl CustomOp2 for Conv3x3 {
     fn name(&self) -> &'static str {

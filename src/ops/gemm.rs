@@ -19,6 +19,7 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // training only
     /// The transpose of a row-major (cols × rows) matrix: no copy, only strides.
     pub(crate) fn transposed(data: &'a [f32], rows: usize) -> Self {
         Self {
@@ -91,4 +92,20 @@ pub(crate) fn gemm_into(
             parallelism,
         )
     }
+}
+
+/// Output of a convolution: `weight` (out, c·9) times the (c·9, batch·h·w) columns, as the
+/// channel-major (out, batch, h, w) values.
+pub(crate) fn convolve(weight: &[f32], columns: &[f32], out_channels: usize) -> Vec<f32> {
+    let taps = weight.len() / out_channels;
+    let pixels = columns.len() / taps;
+    let mut out = vec![0f32; out_channels * pixels];
+    gemm_into(
+        &mut out,
+        false,
+        Matrix::rows(weight, taps),
+        Matrix::rows(columns, pixels),
+        (out_channels, pixels, taps),
+    );
+    out
 }

@@ -3,6 +3,7 @@
 
 use super::chunks::zip_chunks;
 
+#[cfg(not(target_arch = "wasm32"))] // training only
 /// Index ranges of one patch row within ONE channel: (source row start in the input
 /// channel, destination row start in that channel's nine column rows, dx: 0 reads x-1,
 /// 1 reads x, 2 reads x+1).
@@ -137,6 +138,7 @@ pub(crate) mod scratch {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))] // training only
 /// Adjoint of [`im2col`]: sums each column entry back onto the pixel it was read from.
 pub(crate) fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
     let per_channel = batch * h * w;

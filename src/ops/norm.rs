@@ -1,8 +1,9 @@
 //! Batch normalisation: per-channel statistics, and batch norm + ReLU + 2×2 max-pool fused
 //! into one graph node whose backward pass recomputes what it needs.
 
-use super::chunks::{contiguous_f32, map_chunks, with_f32, zip_chunks};
-use super::pool::larger;
+use super::chunks::{map_chunks, zip_chunks};
+use super::fused::norm_relu_pool;
+use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Per-channel mean and (biased) variance of a channel-major (c, batch, h, w) tensor.
@@ -154,22 +155,7 @@ impl CustomOp3 for BatchNormReluPool {
         let mut out = vec![0f32; channels * batch * oh * ow];
         zip_chunks(&mut out, batch * oh * ow, x, batch * h * w, |out, x, c| {
             let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
-            let value = |v: f32| v * scale + shift;
-            // Whole rows of windows, so no index arithmetic per cell; ReLU commutes with
-            // the maximum, so it is applied once per window.
-            let rows = out.chunks_exact_mut(ow).zip(
-                x.chunks_exact(h * w)
-                    .flat_map(|image| image.chunks_exact(2 * w).take(oh)),
-            );
-            for (out_row, pair) in rows {
-                let (top, bottom) = pair.split_at(w);
-                let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-                for (o, (t, b)) in out_row.iter_mut().zip(windows) {
-                    let upper = larger(value(t[0]), value(t[1]));
-                    let lower = larger(value(b[0]), value(b[1]));
-                    *o = larger(larger(upper, lower), 0.0);
-                }
-            }
+            norm_relu_pool(out, x, h, w, scale, shift);
         });
         Ok((CpuStorage::F32(out), Shape::from((channels, batch, oh, ow))))
     }

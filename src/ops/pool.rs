@@ -1,6 +1,7 @@
 //! 2×2 max-pooling with an exact backward pass.
 
-use super::chunks::{contiguous_f32, with_f32, zip_chunks};
+use super::chunks::zip_chunks;
+use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 /// 2×2 max-pooling with stride 2 (odd trailing rows/columns are dropped, as in candle).
@@ -65,18 +66,6 @@ impl CustomOp1 for MaxPool2x2 {
 /// 2×2 max-pooling, stride 2, with a fast exact backward pass.
 pub fn max_pool2x2(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(MaxPool2x2)
-}
-
-/// The larger of two numbers. `f32::max` also orders NaNs, which wasm's `f32.max` does not
-/// do the same way, so in the browser it is a call to libm's `fmaxf` per comparison (a tenth
-/// of the classifier's time); the activations here hold no NaN.
-#[inline(always)]
-pub(crate) fn larger(a: f32, b: f32) -> f32 {
-    if a > b {
-        a
-    } else {
-        b
-    }
 }
 
 #[cfg(test)]

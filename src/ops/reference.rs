@@ -1,8 +1,9 @@
 //! Test-only: the unfused batch norm + ReLU, the reference the fused op is checked against,
 //! and the comparisons the kernel tests share.
 
-use super::chunks::{contiguous_f32, with_f32, zip_chunks};
+use super::chunks::zip_chunks;
 use super::norm::{norm_gradients, NormStatistics};
+use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 
 /// Fused batch norm (with the given statistics) + affine + ReLU: one pass forward and

@@ -117,9 +117,9 @@ fn crop_mode<'a>(
     let classifier = model.classifier()?;
     let cache = FaceCache::load(files, &indicatif::ProgressBar::hidden());
     let logits = if flip {
-        flip_averaged_logits(classifier.net(), &cache, &Device::Cpu)?
+        flip_averaged_logits(&classifier, &cache, &Device::Cpu)?
     } else {
-        cache_logits(classifier.net(), &cache, 0..cache.len(), &Device::Cpu)?
+        cache_logits(&classifier, &cache, 0..cache.len(), &Device::Cpu)?
     };
     let p_males: Vec<f32> = logits
         .into_iter()
@@ -176,7 +176,7 @@ fn detect_mode_flipped<'a>(
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
     let detected = detect_faces(files.clone(), &indicatif::ProgressBar::hidden());
-    let logits = flip_averaged_logits(classifier.net(), &detected.crops, &Device::Cpu)?;
+    let logits = flip_averaged_logits(&classifier, &detected.crops, &Device::Cpu)?;
     let mut p_males = vec![None; files.files.len()];
     for (&i, l) in detected.image_of_crop.iter().zip(logits) {
         p_males[i] = Some(p_male(l, classifier.temperature()));

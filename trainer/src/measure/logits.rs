@@ -6,12 +6,32 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use genderlens::model::GenderNet;
 use genderlens::preprocess::faces_to_tensor;
+use genderlens::Classifier;
+use image::RgbImage;
 
 const BATCH: usize = 256;
 
+/// What gives logits for network-sized faces: the network being trained (candle, on
+/// `device`), or a stored model as the product runs it.
+pub trait Logits {
+    fn logits(&self, faces: &[RgbImage], device: &Device) -> Result<Vec<[f32; 2]>>;
+}
+
+impl Logits for GenderNet {
+    fn logits(&self, faces: &[RgbImage], device: &Device) -> Result<Vec<[f32; 2]>> {
+        Ok(GenderNet::logits(self, &faces_to_tensor(faces, device)?)?)
+    }
+}
+
+impl Logits for Classifier {
+    fn logits(&self, faces: &[RgbImage], _: &Device) -> Result<Vec<[f32; 2]>> {
+        Ok(Classifier::logits(self, faces)?)
+    }
+}
+
 /// Raw logits of the faces at `indices` in `cache`, in that order.
 pub fn cache_logits(
-    net: &GenderNet,
+    net: &impl Logits,
     cache: &FaceCache,
     indices: impl IntoIterator<Item = usize>,
     device: &Device,
@@ -20,7 +40,7 @@ pub fn cache_logits(
     let mut logits = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(BATCH) {
         let faces: Vec<_> = chunk.iter().map(|&i| cache.face(i)).collect();
-        logits.extend(net.logits(&faces_to_tensor(&faces, device)?)?);
+        logits.extend(net.logits(&faces, device)?);
     }
     Ok(logits)
 }
@@ -28,7 +48,7 @@ pub fn cache_logits(
 /// The mean of each face's logits and its mirror image's: test-time flip, measured to see
 /// whether doubling the classifier's work pays.
 pub fn flip_averaged_logits(
-    net: &GenderNet,
+    net: &impl Logits,
     cache: &FaceCache,
     device: &Device,
 ) -> Result<Vec<[f32; 2]>> {

@@ -185,12 +185,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         }
     }
     let held_out_logits = &progress.logits;
-    let base_logits = cache_logits(
-        base.net(),
-        &target.crops,
-        0..target.crops.len(),
-        &Device::Cpu,
-    )?;
+    let base_logits = cache_logits(&base, &target.crops, 0..target.crops.len(), &Device::Cpu)?;
     let cv_seconds = progress.seconds;
     let all_folds = folds_to_run == args.folds;
     let before = target_metrics(&target, all_folds, |i| {

@@ -1,0 +1,336 @@
+//! The classifier network's shape, and its forward pass for inference on plain slices: what
+//! the CLI and the browser run (the browser build has no candle). Training runs
+//! `model::GenderNet` on the same weights through the same kernels (the integer
+//! convolutions, im2col and the GEMM, the fused norm-ReLU-pool); a test holds the two
+//! networks' logits equal.
+
+use crate::int_conv::IntegerConv3x3;
+use crate::ops::fused::norm_relu_pool;
+use crate::ops::gemm::convolve;
+use crate::ops::im2col::{im2col, scratch};
+use crate::preprocess::normalise;
+use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
+use image::RgbImage;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+/// Input height and width in pixels (RGB). Face crops are resized to this.
+pub const INPUT_SIZE: usize = 64;
+/// Output channels of each stage, unless a model says otherwise (`train --channels`; a stored
+/// model's widths are read from its weights).
+pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];
+/// Class order of the logits.
+pub const CLASSES: [&str; 2] = ["female", "male"];
+/// Batch norm's epsilon, in training and inference alike.
+pub(crate) const BN_EPS: f32 = 1e-5;
+
+/// The trained network, ready to run: four stages of 3×3 convolution → batch norm → ReLU →
+/// 2×2 max-pool, global average pooling, one linear layer to the two logits.
+pub(crate) struct InferenceNet {
+    stages: Vec<Stage>,
+    /// (classes, channels), row-major.
+    head_weight: Vec<f32>,
+    head_bias: Vec<f32>,
+}
+
+struct Stage {
+    conv: Convolution,
+    /// Batch norm and its affine γ, β as one `v·scale + shift` per channel, computed as
+    /// training's `NormStatistics::affine` does.
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+enum Convolution {
+    /// 8-bit stored weights, run in integers.
+    Integer(IntegerConv3x3),
+    /// (out, in · 9) weights, run as im2col and one GEMM.
+    Float {
+        weight: Vec<f32>,
+        out_channels: usize,
+    },
+}
+
+impl Convolution {
+    fn out_channels(&self) -> usize {
+        match self {
+            Convolution::Integer(conv) => conv.out_channels(),
+            Convolution::Float { out_channels, .. } => *out_channels,
+        }
+    }
+
+    /// `x`: (in, batch, h, w); result (out, batch, h, w).
+    fn forward(&self, x: &[f32], in_channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
+        match self {
+            Convolution::Integer(conv) => conv.forward(x, batch, h, w),
+            Convolution::Float {
+                weight,
+                out_channels,
+            } => {
+                let columns = im2col(x, in_channels, batch, h, w);
+                let out = convolve(weight, &columns, *out_channels);
+                scratch::give_back(columns);
+                out
+            }
+        }
+    }
+}
+
+impl InferenceNet {
+    /// The network in a weights file as `genderlens train` writes it (8-bit large
+    /// convolutions with their scales, the rest f16 or f32); a missing or wrong-shaped
+    /// tensor is an error naming it.
+    pub(crate) fn from_tensors(file: &SafeTensors) -> Result<Self, String> {
+        let mut stages = Vec::with_capacity(STAGE_CHANNELS.len());
+        let mut in_channels = 3;
+        for i in 0..STAGE_CHANNELS.len() {
+            let conv = convolution(file, &format!("stage{i}.conv.weight"), in_channels)?;
+            let out = conv.out_channels();
+            let vector = |name: &str| floats_of_shape(file, &format!("stage{i}.bn.{name}"), &[out]);
+            let (gamma, beta) = (vector("weight")?, vector("bias")?);
+            let (mean, var) = (vector("running_mean")?, vector("running_var")?);
+            let scale: Vec<f32> = gamma
+                .iter()
+                .zip(&var)
+                .map(|(g, v)| g * (1.0 / (v + BN_EPS).sqrt()))
+                .collect();
+            let shift = beta
+                .iter()
+                .zip(&mean)
+                .zip(&scale)
+                .map(|((b, m), s)| b - m * s)
+                .collect();
+            stages.push(Stage { conv, scale, shift });
+            in_channels = out;
+        }
+        Ok(Self {
+            stages,
+            head_weight: floats_of_shape(file, "head.weight", &[CLASSES.len(), in_channels])?,
+            head_bias: floats_of_shape(file, "head.bias", &[CLASSES.len()])?,
+        })
+    }
+
+    /// Raw logits `[female, male]` of network-sized faces, all in one pass.
+    pub(crate) fn logits(&self, faces: &[RgbImage]) -> Vec<[f32; 2]> {
+        let batch = faces.len();
+        let (mut h, mut w, mut channels) = (INPUT_SIZE, INPUT_SIZE, 3);
+        let mut x = channel_major(faces);
+        for stage in &self.stages {
+            let y = stage.conv.forward(&x, channels, batch, h, w);
+            channels = stage.scale.len();
+            let (oh, ow) = (h / 2, w / 2);
+            x = vec![0f32; channels * batch * oh * ow];
+            // A call per channel: see "Tier-up" in the detector's lib.rs.
+            let per_channel = x
+                .chunks_exact_mut(batch * oh * ow)
+                .zip(y.chunks_exact(batch * h * w));
+            for (c, (out, y)) in per_channel.enumerate() {
+                norm_relu_pool(out, y, h, w, stage.scale[c], stage.shift[c]);
+            }
+            (h, w) = (oh, ow);
+        }
+        let plane = h * w;
+        (0..batch)
+            .map(|b| {
+                let pooled: Vec<f32> = (0..channels)
+                    .map(|c| {
+                        x[(c * batch + b) * plane..][..plane].iter().sum::<f32>() / plane as f32
+                    })
+                    .collect();
+                let logit = |k: usize| {
+                    let weights = &self.head_weight[k * channels..][..channels];
+                    weights.iter().zip(&pooled).map(|(w, v)| w * v).sum::<f32>() + self.head_bias[k]
+                };
+                [logit(0), logit(1)]
+            })
+            .collect()
+    }
+}
+
+/// Faces as the network's layers run: (3, batch, h, w), normalised.
+fn channel_major(faces: &[RgbImage]) -> Vec<f32> {
+    let (batch, plane) = (faces.len(), INPUT_SIZE * INPUT_SIZE);
+    let mut x = vec![0f32; 3 * batch * plane];
+    for (b, face) in faces.iter().enumerate() {
+        assert_eq!(
+            face.dimensions(),
+            (INPUT_SIZE as u32, INPUT_SIZE as u32),
+            "faces must be network-sized"
+        );
+        for (i, pixel) in face.pixels().enumerate() {
+            for (c, &value) in pixel.0.iter().enumerate() {
+                x[(c * batch + b) * plane + i] = normalise(value);
+            }
+        }
+    }
+    x
+}
+
+fn tensor<'a>(file: &'a SafeTensors, name: &str) -> Result<TensorView<'a>, String> {
+    file.tensor(name)
+        .map_err(|_| format!("the weights lack `{name}`"))
+}
+
+/// A stored f16 or f32 tensor as f32 values.
+pub(crate) fn floats(view: &TensorView, name: &str) -> Result<Vec<f32>, String> {
+    let data = view.data();
+    match view.dtype() {
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()),
+        Dtype::F16 => Ok(data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect()),
+        other => Err(format!("`{name}` is {other:?}, expected f16 or f32")),
+    }
+}
+
+/// The f32 values of tensor `name`, which must have exactly `shape`.
+fn floats_of_shape(file: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let view = tensor(file, name)?;
+    if view.shape() != shape {
+        return Err(shape_mismatch(name, view.shape(), shape));
+    }
+    floats(&view, name)
+}
+
+fn shape_mismatch(name: &str, stored: &[usize], needed: &[usize]) -> String {
+    format!("tensor `{name}`: shape mismatch, stored {stored:?}, the network needs {needed:?}")
+}
+
+/// A stage's convolution: in integers when stored in 8 bits (with its per-channel scales
+/// beside it), else in f32.
+fn convolution(file: &SafeTensors, name: &str, in_channels: usize) -> Result<Convolution, String> {
+    let view = tensor(file, name)?;
+    let shape = view.shape();
+    if shape.len() != 4 || shape[1] != in_channels || shape[2..] != [3, 3] || shape[0] == 0 {
+        return Err(format!(
+            "tensor `{name}`: shape mismatch, stored {shape:?}, the network needs [out, {in_channels}, 3, 3]"
+        ));
+    }
+    let out_channels = shape[0];
+    if view.dtype() != Dtype::U8 {
+        return Ok(Convolution::Float {
+            weight: floats(&view, name)?,
+            out_channels,
+        });
+    }
+    let scale_name = format!("{name}{SCALE_SUFFIX}");
+    if file.tensor(&scale_name).is_err() {
+        return Err(format!(
+            "tensor `{name}` is 8-bit but `{scale_name}` is missing"
+        ));
+    }
+    let scales = floats_of_shape(file, &scale_name, &[out_channels])?;
+    let levels: Vec<i8> = view
+        .data()
+        .iter()
+        .map(|&v| (i16::from(v) - ZERO_POINT as i16) as i8)
+        .collect();
+    IntegerConv3x3::new(&levels, scales, in_channels)
+        .map(Convolution::Integer)
+        .map_err(|e| format!("`{name}`: {e}"))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::model::load_from_safetensors;
+    use crate::preprocess::{faces_to_tensor, resize_to_input};
+    use candle_core::Device;
+
+    static WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensors");
+
+    /// Network-sized faces: the fixtures' portraits, and noise.
+    fn faces() -> Vec<RgbImage> {
+        let mut faces: Vec<RgbImage> = [
+            &include_bytes!("../tests/fixtures/faces/collins.jpg")[..],
+            include_bytes!("../tests/fixtures/faces/einstein.jpg"),
+        ]
+        .iter()
+        .map(|bytes| resize_to_input(&image::load_from_memory(bytes).unwrap().to_rgb8()))
+        .collect();
+        let mut state = 7u32;
+        faces.push(RgbImage::from_fn(64, 64, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            image::Rgb([(state >> 24) as u8, (state >> 16) as u8, (state >> 8) as u8])
+        }));
+        faces
+    }
+
+    #[test]
+    fn gives_the_logits_of_the_network_the_trainer_runs() {
+        let stored = SafeTensors::deserialize(WEIGHTS).unwrap();
+        let ours = InferenceNet::from_tensors(&stored).unwrap();
+        let device = Device::Cpu;
+        let trained = load_from_safetensors(WEIGHTS, &device).unwrap();
+        let theirs = |faces: &[RgbImage]| {
+            trained
+                .logits(&faces_to_tensor(faces, &device).unwrap())
+                .unwrap()
+        };
+        let faces = faces();
+        // One face at a time, as the classifier runs them, and all at once (the integer
+        // convolutions scale their input by the largest value of the whole pass).
+        type Logits = Vec<[f32; 2]>;
+        let mut runs: Vec<(Logits, Logits)> = faces
+            .iter()
+            .map(|face| {
+                let face = std::slice::from_ref(face);
+                (ours.logits(face), theirs(face))
+            })
+            .collect();
+        runs.push((ours.logits(&faces), theirs(&faces)));
+        for (got, expected) in runs {
+            assert_eq!(got.len(), expected.len());
+            for (g, e) in got.iter().zip(&expected) {
+                for k in 0..2 {
+                    assert!(
+                        (g[k] - e[k]).abs() <= 1e-5 * e[k].abs().max(1.0),
+                        "{got:?} vs {expected:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_or_misshapen_tensor_is_named() {
+        let stored = SafeTensors::deserialize(WEIGHTS).unwrap();
+        let mut tensors: Vec<(String, TensorView)> = stored.tensors();
+        let rewrite = |tensors: &[(String, TensorView)]| {
+            safetensors::serialize(tensors.iter().map(|(n, v)| (n.as_str(), v.clone())), None)
+                .unwrap()
+        };
+        let without = |name: &str| {
+            let kept: Vec<_> = tensors.iter().filter(|(n, _)| n != name).cloned().collect();
+            let bytes = rewrite(&kept);
+            let file = SafeTensors::deserialize(&bytes).unwrap();
+            InferenceNet::from_tensors(&file).err().unwrap()
+        };
+        assert_eq!(without("head.bias"), "the weights lack `head.bias`");
+        assert_eq!(
+            without("stage2.conv.weight.scale"),
+            "tensor `stage2.conv.weight` is 8-bit but `stage2.conv.weight.scale` is missing"
+        );
+        // The head's weight in place of the first stage's convolution.
+        let head = tensors
+            .iter()
+            .find(|(n, _)| n == "head.weight")
+            .unwrap()
+            .1
+            .clone();
+        tensors.retain(|(n, _)| n != "stage0.conv.weight");
+        tensors.push(("stage0.conv.weight".into(), head));
+        let bytes = rewrite(&tensors);
+        let error = InferenceNet::from_tensors(&SafeTensors::deserialize(&bytes).unwrap())
+            .err()
+            .unwrap();
+        assert!(
+            error.starts_with("tensor `stage0.conv.weight`: shape mismatch, stored [2, 192]"),
+            "{error}"
+        );
+    }
+}
