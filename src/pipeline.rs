@@ -78,8 +78,19 @@ impl Pipeline {
     }
 
     pub fn analyze(&mut self, image: &RgbImage) -> Result<Analysis> {
+        self.analyze_searching(image, BelowWindow::WhenHinted)
+    }
+
+    /// [`Self::analyze`] without the search below the detector's window: for live video,
+    /// where the frame rate matters more than faces under 40 px (it would cost a frame with
+    /// no face, or a small one, several times the time).
+    pub fn analyze_frame(&mut self, image: &RgbImage) -> Result<Analysis> {
+        self.analyze_searching(image, BelowWindow::Never)
+    }
+
+    fn analyze_searching(&mut self, image: &RgbImage, below: BelowWindow) -> Result<Analysis> {
         let start = Instant::now();
-        let (boxes, crops, scale) = self.find_faces(image);
+        let (boxes, crops, scale) = self.find_faces(image, below);
         let detected = Instant::now();
         let probabilities = self.classifier.p_male(&crops)?;
         let faces = boxes
@@ -105,15 +116,19 @@ impl Pipeline {
     /// The faces [`Self::analyze`] classifies: boxes in `image`'s pixels, most confident
     /// first, each with its network-sized crop (also what `genderlens adapt` trains on).
     pub fn face_crops(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>) {
-        let (boxes, crops, _) = self.find_faces(image);
+        let (boxes, crops, _) = self.find_faces(image, BelowWindow::WhenHinted);
         (boxes, crops)
     }
 
     /// [`Self::face_crops`] and the factor from the working image's pixels to `image`'s.
-    fn find_faces(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>, f32) {
+    fn find_faces(
+        &mut self,
+        image: &RgbImage,
+        below: BelowWindow,
+    ) -> (Vec<FaceBox>, Vec<RgbImage>, f32) {
         let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
         let mut boxes = self.detect_with_retry(&working);
-        if wants_smaller_faces(&boxes) {
+        if below == BelowWindow::WhenHinted && wants_smaller_faces(&boxes) {
             let min_side = smallest_face_searched(working.width(), working.height());
             for small in self.detector.detect_below_window(&working, min_side) {
                 if boxes.iter().all(|b| b.iou(&small) <= SAME_FACE_IOU) {
@@ -173,6 +188,14 @@ impl Pipeline {
             })
             .collect()
     }
+}
+
+/// Whether faces below the detector's window are searched for.
+#[derive(Clone, Copy, PartialEq)]
+enum BelowWindow {
+    /// When the first search found no face or a small one ([`wants_smaller_faces`]).
+    WhenHinted,
+    Never,
 }
 
 fn wants_smaller_faces(found: &[FaceBox]) -> bool {

@@ -51,6 +51,19 @@ impl GenderLens {
         to_js(&self.pipeline.analyze(&image).map_err(js_error)?)
     }
 
+    /// [`Self::analyze_rgba`] for a video frame: no search for faces under the detector's
+    /// 40 px window, so the frame rate does not drop when nobody is close.
+    #[wasm_bindgen(js_name = analyzeFrame)]
+    pub fn analyze_frame(
+        &mut self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<JsValue, JsError> {
+        let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
+        to_js(&self.pipeline.analyze_frame(&image).map_err(js_error)?)
+    }
+
     /// Classifies a whole encoded image as one face (for photos that are already crops).
     #[wasm_bindgen(js_name = classifyWholeBytes)]
     pub fn classify_whole_bytes(&self, bytes: &[u8]) -> Result<JsValue, JsError> {

@@ -77,6 +77,15 @@ fn rgba_pixels_are_analysed_like_files() {
         .unwrap();
     let from_file = lens.analyze_bytes(SOLVAY_JPEG).unwrap();
     assert_eq!(faces(&from_pixels).length(), faces(&from_file).length());
+    // A video frame skips the search below the 40 px window: most of these faces are under it.
+    let frame = lens
+        .analyze_frame(&rgba, image.width(), image.height())
+        .unwrap();
+    let n = faces(&frame).length();
+    assert!(
+        n >= 20 && n < faces(&from_file).length(),
+        "{n} faces in the frame"
+    );
 }
 
 #[wasm_bindgen_test]

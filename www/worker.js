@@ -49,6 +49,7 @@ function run(msg) {
   switch (msg.op) {
     case 'bytes': return lens.analyzeBytes(new Uint8Array(msg.bytes));
     case 'rgba': return lens.analyzeRgba(new Uint8Array(msg.data), msg.width, msg.height);
+    case 'frame': return lens.analyzeFrame(new Uint8Array(msg.data), msg.width, msg.height);
     case 'whole-bytes': return lens.classifyWholeBytes(new Uint8Array(msg.bytes));
     default: throw new Error(`unknown request ${msg.op}`);
   }
