@@ -17,8 +17,8 @@ pub const TEMPERATURE_TENSOR: &str = "calibration.temperature";
 pub const UNCERTAIN_BELOW: f32 = 0.75;
 
 /// Faces narrower than this (pixels of the image the crop is cut from) are labelled
-/// "uncertain" whatever the probability: shrunk so, utk-dev's faces are classified 87 %
-/// right at 20 px against 92-95 % from 24 px up (docs/performance.md).
+/// "uncertain" whatever the probability: shrunk so, utk-dev's faces are classified 89 %
+/// right at 20 px against 92-95 % from 24 px up (`eval --face-size`, docs/performance.md).
 pub const SMALLEST_SURE_FACE: f32 = 24.0;
 
 /// The label shown when neither class reaches [`UNCERTAIN_BELOW`].

@@ -5,7 +5,7 @@ use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
 use crate::measure::logits::{cache_logits, flip_averaged_logits};
 use crate::measure::metrics::{class_of, Metrics};
-use crate::measure::outcome::{analyze_all, Outcome};
+use crate::measure::outcome::{analyze_all, analyze_all_with_faces_of, Outcome};
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
@@ -44,6 +44,11 @@ pub struct EvalArgs {
     /// Classify each face and its mirror image and average the two (test-time flip).
     #[arg(long)]
     pub flip: bool,
+    /// With `--mode detect`: shrink each photo until its face (as found at full size) is this
+    /// many pixels wide, inside a grey border, to measure how small a face is still found
+    /// and classified right.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(8..=1000))]
+    pub face_size: Option<u32>,
     #[command(flatten)]
     pub model: ModelArg,
 }
@@ -66,10 +71,12 @@ struct Report {
 pub fn run(args: EvalArgs) -> Result<()> {
     let files = FileList::scan(&args.dir)?;
     let start = Instant::now();
-    let (metrics, faces_found, unreadable, judged) = match (args.mode, args.flip) {
-        (Mode::Crop, _) => crop_mode(&files, &args.model, args.flip)?,
-        (Mode::Detect, false) => detect_mode(&files, &args.model)?,
-        (Mode::Detect, true) => detect_mode_flipped(&files, &args.model)?,
+    let (metrics, faces_found, unreadable, judged) = match (args.mode, args.flip, args.face_size) {
+        (Mode::Crop, _, Some(_)) => bail!("--face-size needs --mode detect"),
+        (Mode::Detect, true, Some(_)) => bail!("--face-size and --flip cannot be combined"),
+        (Mode::Crop, _, None) => crop_mode(&files, &args.model, args.flip)?,
+        (Mode::Detect, false, _) => detect_mode(&files, &args.model, args.face_size)?,
+        (Mode::Detect, true, None) => detect_mode_flipped(&files, &args.model)?,
     };
     if let Some(path) = &args.mistakes {
         write_mistakes(path, &judged, args.mistakes_min_confidence)?;
@@ -201,13 +208,17 @@ fn detect_mode_flipped<'a>(
     ))
 }
 
-/// End-to-end metrics; an image without a face is counted as misclassified, also in the
-/// confusion matrix.
+/// End-to-end metrics (photos shrunk to `face_size` faces when given); an image without a
+/// face is counted as misclassified, also in the confusion matrix.
 fn detect_mode<'a>(
     files: &'a FileList,
     model: &ModelArg,
+    face_size: Option<u32>,
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
-    let outcomes = analyze_all(files, model)?;
+    let outcomes = match face_size {
+        Some(side) => analyze_all_with_faces_of(files, model, side)?,
+        None => analyze_all(files, model)?,
+    };
     let truth: Vec<u32> = files.files.iter().map(|(_, label)| *label).collect();
     let predicted: Vec<u32> = outcomes
         .iter()

@@ -209,3 +209,33 @@ fn utk_dev_report_keeps_its_accuracy_and_lists_every_group() {
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.contains("| race | Black | "), "{table}");
 }
+
+#[test]
+fn eval_can_shrink_each_face_to_a_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (class, bytes)) in genderlens_test_support::PORTRAITS.iter().enumerate() {
+        let folder = dir.path().join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("portrait-{i}.jpg")), bytes).unwrap();
+    }
+    let path = dir.path().to_str().unwrap();
+    let found = |size: &str| {
+        let output = genderlens(&[
+            "eval",
+            path,
+            "--mode",
+            "detect",
+            "--json",
+            "--face-size",
+            size,
+        ]);
+        assert_success(&output);
+        last_json_line(&output)["faces_found"].as_u64().unwrap()
+    };
+    // 48 px faces are found; 12 px ones are below the smallest face the detector searches.
+    assert_eq!(found("48"), 3);
+    assert_eq!(found("12"), 0);
+    let output = genderlens(&["eval", path, "--mode", "crop", "--face-size", "20"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--face-size needs --mode detect"));
+}
