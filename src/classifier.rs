@@ -52,7 +52,7 @@ impl Classifier {
     pub fn logits(&self, faces: &[RgbImage]) -> Result<Vec<[f32; 2]>> {
         let mut logits = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(FACES_PER_PASS) {
-            logits.extend(self.net.logits(chunk));
+            logits.extend(self.net.logits(chunk).map_err(Error::Model)?);
         }
         Ok(logits)
     }

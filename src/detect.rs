@@ -46,19 +46,19 @@ impl FaceDetector {
         Self { detector }
     }
 
-    /// Faces of the detector's window size (40 px) and larger in `image`, most confident
-    /// first.
-    pub fn detect(&mut self, image: &RgbImage) -> Vec<FaceBox> {
-        self.search(&luma(image), WINDOW, 0)
+    /// Faces of the detector's window size (40 px) and larger in `gray` (see [`luma`]), most
+    /// confident first.
+    pub fn detect(&mut self, gray: &GrayImage) -> Vec<FaceBox> {
+        self.search(gray, WINDOW, 0)
     }
 
     /// Faces from `min_side` (at least 20) up to the window size: the image is searched on
     /// enlarged pyramid levels, about `(40 / min_side)²` times its pixels at the largest.
-    pub fn detect_below_window(&mut self, image: &RgbImage, min_side: u32) -> Vec<FaceBox> {
+    pub fn detect_below_window(&mut self, gray: &GrayImage, min_side: u32) -> Vec<FaceBox> {
         if min_side >= WINDOW {
             return vec![];
         }
-        self.search(&luma(image), min_side, WINDOW)
+        self.search(gray, min_side, WINDOW)
     }
 
     /// `max_side` 0: no upper limit.
@@ -149,6 +149,7 @@ mod tests {
         let photo = image::load_from_memory(include_bytes!("../tests/fixtures/solvay-1927.jpg"))
             .unwrap()
             .to_rgb8();
+        let photo = luma(&photo);
         let faces = FaceDetector::new().detect(&photo);
         assert!(faces.len() >= 20, "{} faces", faces.len());
         assert_eq!(faces, reference.detect(&photo));

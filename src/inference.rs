@@ -6,9 +6,10 @@
 
 use crate::int_conv::IntegerConv3x3;
 use crate::ops::fused::norm_relu_pool;
+use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
 use crate::ops::im2col::{im2col, scratch};
-use crate::preprocess::normalise;
+use crate::preprocess::normalised;
 use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
 use image::RgbImage;
 use safetensors::tensor::TensorView;
@@ -21,8 +22,6 @@ pub const INPUT_SIZE: usize = 64;
 pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];
 /// Class order of the logits.
 pub const CLASSES: [&str; 2] = ["female", "male"];
-/// Batch norm's epsilon, in training and inference alike.
-pub(crate) const BN_EPS: f32 = 1e-5;
 
 /// The trained network, ready to run: four stages of 3×3 convolution → batch norm → ReLU →
 /// 2×2 max-pool, global average pooling, one linear layer to the two logits.
@@ -35,8 +34,8 @@ pub(crate) struct InferenceNet {
 
 struct Stage {
     conv: Convolution,
-    /// Batch norm and its affine γ, β as one `v·scale + shift` per channel, computed as
-    /// training's `NormStatistics::affine` does.
+    /// Batch norm and its affine γ, β as one `v·scale + shift` per channel (the same
+    /// arithmetic as training's, `ops::fused::affine`).
     scale: Vec<f32>,
     shift: Vec<f32>,
 }
@@ -89,17 +88,9 @@ impl InferenceNet {
             let vector = |name: &str| floats_of_shape(file, &format!("stage{i}.bn.{name}"), &[out]);
             let (gamma, beta) = (vector("weight")?, vector("bias")?);
             let (mean, var) = (vector("running_mean")?, vector("running_var")?);
-            let scale: Vec<f32> = gamma
-                .iter()
-                .zip(&var)
-                .map(|(g, v)| g * (1.0 / (v + BN_EPS).sqrt()))
-                .collect();
-            let shift = beta
-                .iter()
-                .zip(&mean)
-                .zip(&scale)
-                .map(|((b, m), s)| b - m * s)
-                .collect();
+            let (scale, shift) = (0..out)
+                .map(|c| affine(gamma[c], beta[c], mean[c], inverse_std(var[c])))
+                .unzip();
             stages.push(Stage { conv, scale, shift });
             in_channels = out;
         }
@@ -110,11 +101,13 @@ impl InferenceNet {
         })
     }
 
-    /// Raw logits `[female, male]` of network-sized faces, all in one pass.
-    pub(crate) fn logits(&self, faces: &[RgbImage]) -> Vec<[f32; 2]> {
+    /// Raw logits `[female, male]` of network-sized faces, all in one pass; a face of
+    /// another size is an error.
+    pub(crate) fn logits(&self, faces: &[RgbImage]) -> Result<Vec<[f32; 2]>, String> {
         let batch = faces.len();
         let (mut h, mut w, mut channels) = (INPUT_SIZE, INPUT_SIZE, 3);
-        let mut x = channel_major(faces);
+        // Channel-major, (3, batch, h, w), as every layer runs.
+        let mut x = normalised(faces, INPUT_SIZE, |face, channel| channel * batch + face)?;
         for stage in &self.stages {
             let y = stage.conv.forward(&x, channels, batch, h, w);
             channels = stage.scale.len();
@@ -130,7 +123,7 @@ impl InferenceNet {
             (h, w) = (oh, ow);
         }
         let plane = h * w;
-        (0..batch)
+        Ok((0..batch)
             .map(|b| {
                 let pooled: Vec<f32> = (0..channels)
                     .map(|c| {
@@ -143,27 +136,8 @@ impl InferenceNet {
                 };
                 [logit(0), logit(1)]
             })
-            .collect()
+            .collect())
     }
-}
-
-/// Faces as the network's layers run: (3, batch, h, w), normalised.
-fn channel_major(faces: &[RgbImage]) -> Vec<f32> {
-    let (batch, plane) = (faces.len(), INPUT_SIZE * INPUT_SIZE);
-    let mut x = vec![0f32; 3 * batch * plane];
-    for (b, face) in faces.iter().enumerate() {
-        assert_eq!(
-            face.dimensions(),
-            (INPUT_SIZE as u32, INPUT_SIZE as u32),
-            "faces must be network-sized"
-        );
-        for (i, pixel) in face.pixels().enumerate() {
-            for (c, &value) in pixel.0.iter().enumerate() {
-                x[(c * batch + b) * plane + i] = normalise(value);
-            }
-        }
-    }
-    x
 }
 
 fn tensor<'a>(file: &'a SafeTensors, name: &str) -> Result<TensorView<'a>, String> {
@@ -279,10 +253,13 @@ mod tests {
             .iter()
             .map(|face| {
                 let face = std::slice::from_ref(face);
-                (ours.logits(face), theirs(face))
+                (ours.logits(face).unwrap(), theirs(face))
             })
             .collect();
-        runs.push((ours.logits(&faces), theirs(&faces)));
+        runs.push((ours.logits(&faces).unwrap(), theirs(&faces)));
+        // A face of another size is an error, not a panic (the browser calls this).
+        let error = ours.logits(&[RgbImage::new(10, 10)]).unwrap_err();
+        assert!(error.contains("expected 64×64"), "{error}");
         for (got, expected) in runs {
             assert_eq!(got.len(), expected.len());
             for (g, e) in got.iter().zip(&expected) {

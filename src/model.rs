@@ -4,9 +4,9 @@
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male).
 
-use crate::inference::BN_EPS;
 use crate::int_conv::IntegerConv3x3;
 use crate::ops::conv::conv3x3;
+use crate::ops::fused::inverse_std;
 use crate::ops::norm::{channel_stats, BatchNormReluPool, NormStatistics};
 use crate::quantize::{dequantize, integer_convolutions};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -76,7 +76,7 @@ impl ConvBnRelu {
         } else {
             (self.running_mean.to_vec1()?, self.running_var.to_vec1()?)
         };
-        let inv_std = var.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
+        let inv_std = var.iter().map(|&v| inverse_std(v)).collect();
         let op = BatchNormReluPool {
             statistics: NormStatistics {
                 mean,

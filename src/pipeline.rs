@@ -4,10 +4,10 @@ use crate::calibration::{verdict, verdict_for_face, Verdict};
 use crate::classifier::Classifier;
 use crate::crop::crop_face;
 use crate::decode::decode_image;
-use crate::detect::{FaceBox, FaceDetector, MIN_FACE, WINDOW};
+use crate::detect::{luma, FaceBox, FaceDetector, MIN_FACE, WINDOW};
 use crate::error::Result;
 use crate::preprocess::{fit_within, resize_to_input};
-use image::{Rgb, RgbImage};
+use image::{GrayImage, Luma, RgbImage};
 use serde::Serialize;
 use web_time::Instant;
 
@@ -127,10 +127,12 @@ impl Pipeline {
         below: BelowWindow,
     ) -> (Vec<FaceBox>, Vec<RgbImage>, f32) {
         let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
-        let mut boxes = self.detect_with_retry(&working);
+        // The detector sees grey levels: converted once for all its searches.
+        let gray = luma(&working);
+        let mut boxes = self.detect_with_retry(&gray);
         if below == BelowWindow::WhenHinted && wants_smaller_faces(&boxes) {
             let min_side = smallest_face_searched(working.width(), working.height());
-            for small in self.detector.detect_below_window(&working, min_side) {
+            for small in self.detector.detect_below_window(&gray, min_side) {
                 if boxes.iter().all(|b| b.iou(&small) <= SAME_FACE_IOU) {
                     boxes.push(small);
                 }
@@ -166,7 +168,7 @@ impl Pipeline {
         &self.classifier
     }
 
-    fn detect_with_retry(&mut self, image: &RgbImage) -> Vec<FaceBox> {
+    fn detect_with_retry(&mut self, image: &GrayImage) -> Vec<FaceBox> {
         let faces = self.detector.detect(image);
         if !faces.is_empty() {
             return faces;
@@ -176,7 +178,7 @@ impl Pipeline {
             (w as f32 * RETRY_PADDING) as u32,
             (h as f32 * RETRY_PADDING) as u32,
         );
-        let mut padded = RgbImage::from_pixel(w + 2 * px, h + 2 * py, Rgb([128, 128, 128]));
+        let mut padded = GrayImage::from_pixel(w + 2 * px, h + 2 * py, Luma([128]));
         image::imageops::replace(&mut padded, image, px as i64, py as i64);
         self.detector
             .detect(&padded)

@@ -17,7 +17,7 @@ pub fn resize_to_input(face: &RgbImage) -> RgbImage {
 
 /// Maps 8-bit channel values to the network's range [-1, 1].
 #[inline]
-pub(crate) fn normalise(value: u8) -> f32 {
+fn normalise(value: u8) -> f32 {
     value as f32 / 127.5 - 1.0
 }
 
@@ -32,19 +32,37 @@ pub fn faces_to_tensor(faces: &[RgbImage], device: &Device) -> Result<Tensor> {
 /// global average pooling, so it accepts any side that survives its four poolings).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn square_faces_to_tensor(faces: &[RgbImage], side: usize, device: &Device) -> Result<Tensor> {
-    let plane = side * side;
-    let mut data = vec![0f32; faces.len() * 3 * plane];
-    for (face, out) in faces.iter().zip(data.chunks_exact_mut(3 * plane)) {
+    let data = normalised(faces, side, |face, channel| face * 3 + channel)
+        .map_err(candle_core::Error::Msg)?;
+    Tensor::from_vec(data, (faces.len(), 3, side, side), device)
+}
+
+/// The faces' normalised values, one side×side plane per face and channel, the plane of
+/// (face, channel) at position `plane(face, channel)`: (n, 3, h, w) for the training
+/// tensor, (3, n, h, w) for the layers of the inference network. A face of another size is
+/// an error.
+pub(crate) fn normalised(
+    faces: &[RgbImage],
+    side: usize,
+    plane: impl Fn(usize, usize) -> usize,
+) -> std::result::Result<Vec<f32>, String> {
+    let size = side * side;
+    let mut data = vec![0f32; faces.len() * 3 * size];
+    for (b, face) in faces.iter().enumerate() {
         if face.dimensions() != (side as u32, side as u32) {
-            candle_core::bail!("face is {:?}, expected {side}×{side}", face.dimensions());
+            return Err(format!(
+                "face is {:?}, expected {side}×{side}",
+                face.dimensions()
+            ));
         }
+        let planes: [usize; 3] = std::array::from_fn(|c| plane(b, c) * size);
         for (i, pixel) in face.pixels().enumerate() {
             for c in 0..3 {
-                out[c * plane + i] = normalise(pixel[c]);
+                data[planes[c] + i] = normalise(pixel[c]);
             }
         }
     }
-    Tensor::from_vec(data, (faces.len(), 3, side, side), device)
+    Ok(data)
 }
 
 /// Shrinks `image` so that its longer side is at most `max_side`; returns the image used

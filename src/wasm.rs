@@ -3,6 +3,7 @@
 
 use crate::decode::{decode_image, rgb_from_rgba};
 use crate::pipeline::{Analysis, Face, Pipeline};
+use image::RgbImage;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -19,6 +20,18 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 
 fn js_error(e: crate::error::Error) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// `f` on RGBA pixels (e.g. a canvas `ImageData`'s `data`) as an RGB image; its result or
+/// error for JS.
+fn on_pixels<T: Serialize>(
+    rgba: &[u8],
+    width: u32,
+    height: u32,
+    f: impl FnOnce(&RgbImage) -> crate::error::Result<T>,
+) -> Result<JsValue, JsError> {
+    let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
+    to_js(&f(&image).map_err(js_error)?)
 }
 
 #[wasm_bindgen]
@@ -47,8 +60,7 @@ impl GenderLens {
         width: u32,
         height: u32,
     ) -> Result<JsValue, JsError> {
-        let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
-        to_js(&self.pipeline.analyze(&image).map_err(js_error)?)
+        on_pixels(rgba, width, height, |image| self.pipeline.analyze(image))
     }
 
     /// [`Self::analyze_rgba`] for a video frame: no search for faces under the detector's
@@ -60,8 +72,9 @@ impl GenderLens {
         width: u32,
         height: u32,
     ) -> Result<JsValue, JsError> {
-        let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
-        to_js(&self.pipeline.analyze_frame(&image).map_err(js_error)?)
+        on_pixels(rgba, width, height, |image| {
+            self.pipeline.analyze_frame(image)
+        })
     }
 
     /// Classifies a whole encoded image as one face (for photos that are already crops).
@@ -80,7 +93,8 @@ impl GenderLens {
         width: u32,
         height: u32,
     ) -> Result<JsValue, JsError> {
-        let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
-        to_js(&self.pipeline.classify_whole(&image).map_err(js_error)?)
+        on_pixels(rgba, width, height, |image| {
+            self.pipeline.classify_whole(image)
+        })
     }
 }

@@ -1,6 +1,20 @@
 //! The end of each network stage on plain slices: batch norm (as one `v·scale + shift` per
-//! channel), ReLU and 2×2 max-pooling in one pass. Training's graph node
+//! channel, from the arithmetic below), ReLU and 2×2 max-pooling in one pass. Training's graph node
 //! ([`super::norm::BatchNormReluPool`]) and the inference network run this same loop.
+
+/// Batch norm's epsilon, in training and inference alike.
+const BN_EPS: f32 = 1e-5;
+
+/// 1 / σ of a channel with variance `var`.
+pub(crate) fn inverse_std(var: f32) -> f32 {
+    1.0 / (var + BN_EPS).sqrt()
+}
+
+/// (scale, shift) of a channel: batch norm and the affine γ, β as one `v·scale + shift`.
+pub(crate) fn affine(gamma: f32, beta: f32, mean: f32, inv_std: f32) -> (f32, f32) {
+    let scale = gamma * inv_std;
+    (scale, beta - mean * scale)
+}
 
 /// One channel: `x` its batch · h · w values, `out` its batch · (h/2) · (w/2).
 pub(crate) fn norm_relu_pool(

@@ -2,7 +2,7 @@
 //! into one graph node whose backward pass recomputes what it needs.
 
 use super::chunks::{map_chunks, zip_chunks};
-use super::fused::norm_relu_pool;
+use super::fused::{affine, norm_relu_pool};
 use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
@@ -60,8 +60,7 @@ pub struct NormStatistics {
 impl NormStatistics {
     /// (scale, shift) of channel `c`: batch norm and the affine γ, β as one `v·scale + shift`.
     pub(crate) fn affine(&self, c: usize, gamma: f32, beta: f32) -> (f32, f32) {
-        let scale = gamma * self.inv_std[c];
-        (scale, beta - self.mean[c] * scale)
+        affine(gamma, beta, self.mean[c], self.inv_std[c])
     }
 
     /// Turns `g`, the gradient at channel `c`'s batch-norm output, into the gradient at its
