@@ -12,14 +12,12 @@ fn main() -> std::io::Result<()> {
     for file in corpus::bad_files(true) {
         std::fs::write(std::path::Path::new(&dir).join(&file.name), &file.bytes)?;
         let expect = match file.expect {
-            corpus::Expect::Error => "error",
-            corpus::Expect::NoFace => "no-face",
-            corpus::Expect::Face { .. } => "face",
+            corpus::Expect::Error => "\"error\"".to_string(),
+            corpus::Expect::NoFace => "\"no-face\"".to_string(),
+            // The size once upright (EXIF orientation applied).
+            corpus::Expect::Face { upright: (w, h) } => format!("\"face\",\"upright\":[{w},{h}]"),
         };
-        expectations.push(format!(
-            "{{\"name\":{:?},\"expect\":{expect:?}}}",
-            file.name
-        ));
+        expectations.push(format!("{{\"name\":{:?},\"expect\":{expect}}}", file.name));
     }
     std::fs::write(
         std::path::Path::new(&dir).join("expectations.json"),

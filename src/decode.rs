@@ -1,12 +1,12 @@
-//! Bytes → upright RGB image, with limits so a hostile file cannot exhaust memory.
+//! Bytes → upright RGB image, with limits so a hostile file cannot exhaust memory: the
+//! command line's and the trainer's decoding (the page lets the browser decode, after the
+//! same [`crate::inspect`] checks).
 
 use crate::error::{Error, Result};
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use crate::inspect::{inspect_image, Format, MAX_SIDE};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 
-/// Largest side accepted from a file. Beyond this the header is refused before decoding
-/// (decompression bombs), so memory stays bounded.
-pub(crate) const MAX_SIDE: u32 = 12_000;
 /// Decoder allocation cap (bytes); a 12 000 × 8 000 RGB photo is 288 MB.
 const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 
@@ -21,32 +21,17 @@ fn limits() -> Limits {
 /// Decodes an encoded image (JPEG, PNG, GIF, WebP, BMP), applies its EXIF orientation and
 /// converts to 8-bit RGB (transparency over white, 16-bit and CMYK converted).
 pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
-    if bytes.is_empty() {
-        return Err(Error::Empty);
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Decode(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(Error::UnsupportedFormat(
-            "unrecognised file signature".to_string(),
-        ));
-    }
-    if reader.format() == Some(image::ImageFormat::Jpeg) && !has_jpeg_end(bytes) {
-        // The JPEG decoder would fill the missing part with grey; say what happened instead.
-        return Err(Error::Decode(
-            "truncated JPEG (no end-of-image marker)".into(),
-        ));
-    }
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
-    let (width, height) = decoder.dimensions();
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(Error::TooLarge {
-            width,
-            height,
-            max: MAX_SIDE,
-        });
-    }
+    let header = inspect_image(bytes)?;
+    let format = match header.format {
+        Format::Jpeg => ImageFormat::Jpeg,
+        Format::Png => ImageFormat::Png,
+        Format::Gif => ImageFormat::Gif,
+        Format::Webp => ImageFormat::WebP,
+        Format::Bmp => ImageFormat::Bmp,
+    };
+    let decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder();
+    let mut decoder = decoder.map_err(decode_error)?;
+    // The header check above and the decoder's limits below bound memory either way.
     decoder.set_limits(limits()).map_err(decode_error)?;
     // Orientation is optional metadata: an unreadable EXIF block must not reject the photo.
     let orientation = decoder.orientation().ok();
@@ -72,13 +57,6 @@ fn flatten_alpha(image: DynamicImage) -> RgbImage {
         })
         .collect();
     RgbImage::from_raw(rgba.width(), rgba.height(), rgb).expect("same pixel count")
-}
-
-/// Whether a JPEG's end-of-image marker (FF D9) is present near the end of the file; some
-/// cameras append a trailer after it, so the last few KiB are searched.
-fn has_jpeg_end(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(4096)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 /// Wraps a canvas `ImageData`-style RGBA buffer as RGB.

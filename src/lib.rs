@@ -8,6 +8,7 @@ pub mod decode;
 pub(crate) mod detect;
 pub(crate) mod error;
 pub mod inference;
+pub mod inspect;
 pub(crate) mod int_conv;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod model;

@@ -13,7 +13,7 @@ use web_time::Instant;
 
 /// Images are searched for faces at most this large (longer side, pixels): detection time
 /// grows with the pixel count, and faces that matter stay above the detector's ~40 px.
-pub(crate) const MAX_WORKING_SIDE: u32 = 1024;
+pub const MAX_WORKING_SIDE: u32 = 1024;
 /// When nothing is found, the image is searched again inside a border of this fraction of
 /// its size: tightly framed portraits leave the detector no context around the face.
 const RETRY_PADDING: f32 = 0.25;

@@ -1,8 +1,11 @@
-//! JavaScript bindings (wasm32 only): `new GenderLens()` then `analyzeBytes`/`analyzeRgba`.
-//! Every failure comes back as a JS `Error` with a readable message.
+//! JavaScript bindings (wasm32 only): `new GenderLens()`, then `inspectImage` on a file's
+//! bytes and `analyzeRgba` on its pixels as the browser decoded them (`www/pixels.js`): the
+//! browser's own decoders keep the download small. Every failure comes back as a JS `Error`
+//! with a readable message.
 
-use crate::decode::{decode_image, rgb_from_rgba};
-use crate::pipeline::{Analysis, Face, Pipeline};
+use crate::decode::rgb_from_rgba;
+use crate::inspect::inspect_image;
+use crate::pipeline::{Pipeline, MAX_WORKING_SIDE};
 use image::RgbImage;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -45,11 +48,19 @@ impl GenderLens {
         })
     }
 
-    /// Faces in an encoded image file (JPEG, PNG, GIF, WebP, BMP).
-    #[wasm_bindgen(js_name = analyzeBytes)]
-    pub fn analyze_bytes(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let analysis: Analysis = self.pipeline.analyze_bytes(bytes).map_err(js_error)?;
-        to_js(&analysis)
+    /// The format and stored size of an encoded image (JPEG, PNG, GIF, WebP, BMP), or an
+    /// error naming what is wrong with it (not an image, cut off, too large): call it before
+    /// the browser decodes a file.
+    #[wasm_bindgen(js_name = inspectImage)]
+    pub fn inspect_image(bytes: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&inspect_image(bytes).map_err(js_error)?)
+    }
+
+    /// The longest side photos are searched at (larger ones are shrunk to it first): the
+    /// browser can hand a large photo over already shrunk, and scale the boxes back.
+    #[wasm_bindgen(js_name = workingSide)]
+    pub fn working_side() -> u32 {
+        MAX_WORKING_SIDE
     }
 
     /// Faces in RGBA pixels, e.g. a canvas `ImageData`'s `data`.
@@ -75,14 +86,6 @@ impl GenderLens {
         on_pixels(rgba, width, height, |image| {
             self.pipeline.analyze_frame(image)
         })
-    }
-
-    /// Classifies a whole encoded image as one face (for photos that are already crops).
-    #[wasm_bindgen(js_name = classifyWholeBytes)]
-    pub fn classify_whole_bytes(&self, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let image = decode_image(bytes).map_err(js_error)?;
-        let face: Face = self.pipeline.classify_whole(&image).map_err(js_error)?;
-        to_js(&face)
     }
 
     /// Classifies whole RGBA pixels as one face.

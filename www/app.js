@@ -112,30 +112,18 @@ function handleFiles(files, inference) {
 
 async function processFile(file, inference) {
   setStatus(`Analysing ${file.name || 'image'}…`);
-  let bytes;
+  let reply;
   try {
-    bytes = await file.arrayBuffer();
+    // The worker decodes the file once, for the analysis and for the picture shown here.
+    reply = await inference.call({ op: 'file', file });
   } catch (e) {
     renderError(file, e.message);
     return;
   }
-  // The browser decodes the picture for display while the worker analyses it.
-  // A format it cannot draw gives no picture; the results are still listed as text.
-  const bitmap = createImageBitmap(file).catch(() => null);
-  let analysis;
   try {
-    // Handed over, not copied: the page keeps no copy of the file's bytes.
-    analysis = await inference.call({ op: 'bytes', bytes }, [bytes]);
-  } catch (e) {
-    renderError(file, e.message);
-    bitmap.then((b) => b?.close());
-    return;
-  }
-  const picture = await bitmap;
-  try {
-    await renderResult(file, picture, analysis, inference);
+    await renderResult(file, reply.picture, reply.analysis, inference);
   } finally {
-    picture?.close();
+    reply.picture.close();
   }
 }
 

@@ -205,7 +205,7 @@ export async function renderResult(file, bitmap, analysis, inference) {
   wholeButton.addEventListener('click', async () => {
     wholeButton.disabled = true;
     try {
-      const face = await inference.call({ op: 'whole-bytes', bytes: await file.arrayBuffer() });
+      const face = await inference.call({ op: 'whole-file', file });
       face.whole_image = true;
       record.faces = [face];
       const again = await reread();

@@ -14,6 +14,7 @@ const SHELL = [
   './app.js',
   './cards.js',
   './worker.js',
+  './pixels.js',
   './warm-up.jpg',
   './pkg/genderlens.js',
   './pkg/genderlens_bg.wasm',

@@ -1,10 +1,14 @@
 // Runs the wasm pipeline off the main thread so the page never freezes.
+import { decodeFile, inPictureScale } from './pixels.js';
+
 // The module's bytes are requested at once, alongside its JS glue, rather than after the
 // glue has loaded (the two downloads overlap).
 const wasmBytes = fetch(new URL('./pkg/genderlens_bg.wasm', import.meta.url));
 const glue = import('./pkg/genderlens.js');
 
 let lens = null;
+/** The bindings' class, for its static functions. */
+let Lens = null;
 /** The module's memory in bytes, read by the benchmark and the page's load tests. */
 let wasmMemory = null;
 globalThis.genderlensWasmBytes = () => wasmMemory?.buffer.byteLength ?? 0;
@@ -19,6 +23,7 @@ async function start() {
   try {
     const { default: init, GenderLens } = await glue;
     wasmMemory = (await init({ module_or_path: wasmBytes })).memory;
+    Lens = GenderLens;
     lens = new GenderLens();
     postMessage({ type: 'ready', ms: performance.now() - t0 });
   } catch (e) {
@@ -35,9 +40,9 @@ const ready = start();
  *  for it only when no photo is waiting, and it stops when one comes. */
 async function warmUp() {
   try {
-    const bytes = new Uint8Array(await (await fetch('warm-up.jpg')).arrayBuffer());
+    const photo = await (await fetch('warm-up.jpg')).blob();
     for (let run = 0; run < WARM_UP_RUNS && requests === 0; run++) {
-      lens.analyzeBytes(bytes);
+      (await analyzeFile(photo)).picture.close();
       await new Promise((resolve) => setTimeout(resolve, 0)); // a waiting request goes first
     }
   } catch {
@@ -45,12 +50,33 @@ async function warmUp() {
   }
 }
 
-function run(msg) {
+/** Faces in an image file, in its own pixels, and its full-size picture. */
+async function analyzeFile(file) {
+  const { picture, pixels } = await decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const analysis = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
+  return { analysis: inPictureScale(analysis, pixels, picture), picture };
+}
+
+/** An image file classified as one face (for photos that are already crops). */
+async function classifyWholeFile(file) {
+  const { picture, pixels } = await decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const face = lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
+  face.box = [0, 0, picture.width, picture.height];
+  picture.close();
+  return face;
+}
+
+/** The reply to a request, and what it hands over rather than copies. */
+async function run(msg) {
   switch (msg.op) {
-    case 'bytes': return lens.analyzeBytes(new Uint8Array(msg.bytes));
-    case 'rgba': return lens.analyzeRgba(new Uint8Array(msg.data), msg.width, msg.height);
-    case 'frame': return lens.analyzeFrame(new Uint8Array(msg.data), msg.width, msg.height);
-    case 'whole-bytes': return lens.classifyWholeBytes(new Uint8Array(msg.bytes));
+    case 'file': {
+      // The picture goes to the page for display: it never decodes the file a second time.
+      const reply = await analyzeFile(msg.file);
+      return [reply, [reply.picture]];
+    }
+    case 'rgba': return [lens.analyzeRgba(new Uint8Array(msg.data), msg.width, msg.height), []];
+    case 'frame': return [lens.analyzeFrame(new Uint8Array(msg.data), msg.width, msg.height), []];
+    case 'whole-file': return [await classifyWholeFile(msg.file), []];
     default: throw new Error(`unknown request ${msg.op}`);
   }
 }
@@ -69,8 +95,8 @@ onmessage = async ({ data: msg }) => {
   }
   const t0 = performance.now();
   try {
-    const result = run(msg);
-    postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 });
+    const [result, transfer] = await run(msg);
+    postMessage({ id: msg.id, ok: true, result, ms: performance.now() - t0 }, transfer);
   } catch (e) {
     // A wasm trap (RuntimeError, e.g. a Rust panic) leaves the module unusable: say so and
     // ask the page for a fresh worker.

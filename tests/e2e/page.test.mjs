@@ -356,11 +356,21 @@ test('every hostile corpus file shows a result or an error, and the page stays u
   await page.waitForFunction((n) => document.querySelectorAll('#results > article').length === n, cards + 1 + mixed.length, { timeout: 120_000 });
   const all = JSON.parse(await downloaded(page, page.locator('#download-all-json'))).slice(cards + 1);
   assert.deepEqual(all.map((r) => r.file), mixed.map(([name]) => name));
-  cases.forEach(({ name, expect }, i) => {
+  // The face sits where it is in the upright picture, in the picture's own pixels: EXIF
+  // orientation applied, and boxes of a photo analysed shrunk scaled back to its size.
+  const centre = ([x, y, w, h]) => [x + w / 2, y + h / 2];
+  const reference = all[2 * cases.findIndex(({ name }) => name === 'face.png') + 1];
+  const [rx, ry] = centre(reference.faces[0].box);
+  cases.forEach(({ name, expect, upright }, i) => {
     const portrait = all[2 * i];
     assert.equal(portrait.faces[0]?.likely, portraits[i % 3][0], `the portrait after ${i} bad files`);
     const bad = all[2 * i + 1];
     assert.equal(bad.error !== null, expect === 'error', `${name}: ${bad.error}`);
+    if (expect !== 'face') return;
+    assert.deepEqual([bad.width, bad.height], upright, `${name}: not upright`);
+    const scale = upright[0] / reference.width;
+    const [cx, cy] = centre(bad.faces[0].box);
+    assert.ok(Math.hypot(cx - rx * scale, cy - ry * scale) < 12 * scale, `${name}: face at ${bad.faces[0].box}, expected near ${[rx, ry]}×${scale}`);
   });
   assertSameOrigin(requests);
 });
@@ -368,14 +378,15 @@ test('every hostile corpus file shows a result or an error, and the page stays u
 test('a crash inside the model restarts the worker, says so, and the next file works', async () => {
   const context = await browser.newContext();
   // Simulate a Rust panic (a wasm trap) on files whose name starts with "crash": the
-  // bindings module is served with analyzeBytes wrapped to trap on a marker byte sequence.
+  // bindings module is served with inspectImage, the first call on a file's bytes, wrapped
+  // to trap on a marker byte sequence.
   await context.route('**/pkg/genderlens.js', async (route) => {
     const original = fs.readFileSync(path.join(www, 'pkg/genderlens.js'), 'utf8');
     const patch = `
-const realAnalyzeBytes = GenderLens.prototype.analyzeBytes;
-GenderLens.prototype.analyzeBytes = function (bytes) {
+const realInspectImage = GenderLens.inspectImage;
+GenderLens.inspectImage = function (bytes) {
   if (new TextDecoder().decode(bytes.subarray(0, 5)) === 'CRASH') throw new WebAssembly.RuntimeError('unreachable');
-  return realAnalyzeBytes.call(this, bytes);
+  return realInspectImage(bytes);
 };`;
     await route.fulfill({ body: original + patch, contentType: 'text/javascript' });
   });
