@@ -19,7 +19,8 @@ pub const MAX_WORKING_SIDE: u32 = 1024;
 const RETRY_PADDING: f32 = 0.25;
 /// Faces below the detector's window are searched for when the search at the window's size
 /// found nothing or found a face smaller than this many windows: faces come in crowds, and
-/// a crowd at the limit of what is found goes on below it. Portraits skip the search.
+/// a crowd at the limit of what is found goes on below it (down to half its smallest face).
+/// Portraits skip the search.
 const SMALL_FACE_WINDOWS: f32 = 2.0;
 /// The search below the window enlarges the working image to at most this many pixels
 /// (its cost grows with them): a 640 px group photo is searched down to 20 px faces, a
@@ -131,7 +132,7 @@ impl Pipeline {
         let gray = luma(&working);
         let mut boxes = self.detect_with_retry(&gray);
         if below == BelowWindow::WhenHinted && wants_smaller_faces(&boxes) {
-            let min_side = smallest_face_searched(working.width(), working.height());
+            let min_side = smallest_face_searched(&working, &boxes);
             for small in self.detector.detect_below_window(&gray, min_side) {
                 if boxes.iter().all(|b| b.iou(&small) <= SAME_FACE_IOU) {
                     boxes.push(small);
@@ -208,9 +209,45 @@ fn wants_smaller_faces(found: &[FaceBox]) -> bool {
         .is_none_or(|smallest| smallest < SMALL_FACE_WINDOWS * WINDOW as f32)
 }
 
-/// The smallest face side (pixels) searched for in a `width` × `height` image: twice
-/// enlarged at most, [`SMALL_FACE_SEARCH_PIXELS`] at most.
-fn smallest_face_searched(width: u32, height: u32) -> u32 {
-    let enlargement = (SMALL_FACE_SEARCH_PIXELS / (width as f32 * height as f32)).sqrt();
-    ((WINDOW as f32 / enlargement).ceil() as u32).clamp(MIN_FACE, WINDOW)
+/// The smallest face side (pixels) searched for in `image`: half the smallest face `found`
+/// (a crowd goes on below its smallest faces, not without end), twice enlarged at most,
+/// [`SMALL_FACE_SEARCH_PIXELS`] at most.
+fn smallest_face_searched(image: &RgbImage, found: &[FaceBox]) -> u32 {
+    let pixels = image.width() as f32 * image.height() as f32;
+    let enlargement = (SMALL_FACE_SEARCH_PIXELS / pixels).sqrt();
+    let crowd = found.iter().map(|b| b.width / 2.0).reduce(f32::min);
+    let side = (WINDOW as f32 / enlargement).max(crowd.unwrap_or(0.0));
+    (side.ceil() as u32).clamp(MIN_FACE, WINDOW)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(width: f32) -> FaceBox {
+        FaceBox {
+            x: 0.0,
+            y: 0.0,
+            width,
+            height: width,
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_search_below_the_window_goes_down_to_half_the_smallest_face_found() {
+        let group = RgbImage::new(640, 436);
+        // Nothing found: as deep as the enlargement allows (2×: 20 px).
+        assert_eq!(smallest_face_searched(&group, &[]), MIN_FACE);
+        assert_eq!(smallest_face_searched(&group, &[face(42.0)]), 21);
+        assert_eq!(
+            smallest_face_searched(&group, &[face(90.0), face(60.0)]),
+            30
+        );
+        // Faces of two windows and more: nothing left to search below the window.
+        assert_eq!(smallest_face_searched(&group, &[face(100.0)]), WINDOW);
+        // A larger photo is enlarged less (1.3 megapixels at most).
+        let large = RgbImage::new(1024, 698);
+        assert_eq!(smallest_face_searched(&large, &[face(42.0)]), 30);
+    }
 }

@@ -1,14 +1,15 @@
 // Runs the wasm pipeline off the main thread so the page never freezes.
-import { decodeFile, inPictureScale } from './pixels.js';
-
-// The module's bytes are requested at once, alongside its JS glue, rather than after the
-// glue has loaded (the two downloads overlap).
+// The module's bytes are requested at once, alongside its JS glue and the decoding helpers,
+// rather than one after the other (the downloads overlap).
 const wasmBytes = fetch(new URL('./pkg/genderlens_bg.wasm', import.meta.url));
 const glue = import('./pkg/genderlens.js');
+const decoding = import('./pixels.js');
 
 let lens = null;
 /** The bindings' class, for its static functions. */
 let Lens = null;
+/** `pixels.js`, once loaded. */
+let decoder = null;
 /** The module's memory in bytes, read by the benchmark and the page's load tests. */
 let wasmMemory = null;
 globalThis.genderlensWasmBytes = () => wasmMemory?.buffer.byteLength ?? 0;
@@ -24,6 +25,7 @@ async function start() {
     const { default: init, GenderLens } = await glue;
     wasmMemory = (await init({ module_or_path: wasmBytes })).memory;
     Lens = GenderLens;
+    decoder = await decoding;
     lens = new GenderLens();
     postMessage({ type: 'ready', ms: performance.now() - t0 });
   } catch (e) {
@@ -52,14 +54,14 @@ async function warmUp() {
 
 /** Faces in an image file, in its own pixels, and its full-size picture. */
 async function analyzeFile(file) {
-  const { picture, pixels } = await decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
   const analysis = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
-  return { analysis: inPictureScale(analysis, pixels, picture), picture };
+  return { analysis: decoder.inPictureScale(analysis, pixels, picture), picture };
 }
 
 /** An image file classified as one face (for photos that are already crops). */
 async function classifyWholeFile(file) {
-  const { picture, pixels } = await decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
   const face = lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
   face.box = [0, 0, picture.width, picture.height];
   picture.close();
