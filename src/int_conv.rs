@@ -65,12 +65,6 @@ impl IntegerConv3x3 {
         self.out_channels
     }
 
-    #[cfg(not(target_arch = "wasm32"))] // training only
-    /// (output channels, input channels).
-    pub fn shape(&self) -> (usize, usize) {
-        (self.out_channels, self.in_channels)
-    }
-
     /// `x`: (in, batch, h, w) f32, channel-major as the network's layers run; result:
     /// (out, batch, h, w).
     pub fn forward(&self, x: &[f32], batch: usize, h: usize, w: usize) -> Vec<f32> {

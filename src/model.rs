@@ -4,11 +4,10 @@
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male).
 
-use crate::int_conv::IntegerConv3x3;
 use crate::ops::conv::conv3x3;
 use crate::ops::fused::inverse_std;
 use crate::ops::norm::{channel_stats, BatchNormReluPool, NormStatistics};
-use crate::quantize::{dequantize, integer_convolutions};
+use crate::quantize::dequantize;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use std::collections::HashMap;
@@ -25,9 +24,6 @@ struct ConvBnRelu {
     beta: Tensor,
     running_mean: Tensor,
     running_var: Tensor,
-    /// The convolution in integers, for inference with 8-bit stored weights (see
-    /// [`crate::int_conv`]); training always uses `weight`.
-    integer: Option<IntegerConv3x3>,
 }
 
 impl ConvBnRelu {
@@ -51,24 +47,11 @@ impl ConvBnRelu {
                 "running_var",
                 candle_nn::Init::Const(1.),
             )?,
-            integer: None,
         })
     }
 
-    fn convolve(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        match (&self.integer, train) {
-            (Some(conv), false) => {
-                let (_, batch, h, w) = x.dims4()?;
-                let input = x.flatten_all()?.to_vec1::<f32>()?;
-                let out = conv.forward(&input, batch, h, w);
-                Tensor::from_vec(out, (conv.out_channels(), batch, h, w), x.device())
-            }
-            _ => conv3x3(x, &self.weight),
-        }
-    }
-
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.convolve(x, train)?;
+        let y = conv3x3(x, &self.weight)?;
         let (mean, var) = if train {
             let (mean, var) = channel_stats(&y)?;
             self.update_running_stats(&mean, &var, y.elem_count() / mean.len())?;
@@ -158,25 +141,6 @@ impl GenderNet {
         self.head.forward(&pooled)
     }
 
-    /// Runs inference convolutions in integers where `convolutions` (by weight name, e.g.
-    /// `stage1.conv.weight`) has one; a convolution of the wrong shape is an error.
-    fn use_integer_convolutions(
-        &mut self,
-        mut convolutions: HashMap<String, IntegerConv3x3>,
-    ) -> Result<()> {
-        for (i, stage) in self.stages.iter_mut().enumerate() {
-            let name = format!("stage{i}.conv.weight");
-            if let Some(conv) = convolutions.remove(&name) {
-                let (out, input, ..) = stage.weight.dims4()?;
-                if conv.shape() != (out, input) {
-                    candle_core::bail!("`{name}`: integer weights do not fit the layer");
-                }
-                stage.integer = Some(conv);
-            }
-        }
-        Ok(())
-    }
-
     /// Raw (uncalibrated) logits, one `[female, male]` pair per row of the batch; see
     /// [`crate::calibration`] for the probabilities.
     pub fn logits(&self, x: &Tensor) -> Result<Vec<[f32; 2]>> {
@@ -186,8 +150,8 @@ impl GenderNet {
 }
 
 /// Builds the network from safetensors bytes (8-bit, f16 or f32 on disk, see
-/// [`crate::quantize`]; f32 in memory, and the 8-bit convolutions also as the integer
-/// convolutions inference runs, see [`crate::int_conv`]).
+/// [`crate::quantize`]; f32 in memory), to train further: a stored model is measured as
+/// the product runs it, by [`crate::Classifier`].
 pub fn load_from_safetensors(bytes: &[u8], device: &Device) -> Result<GenderNet> {
     load_from_tensors(
         candle_core::safetensors::load_buffer(bytes, device)?,
@@ -201,13 +165,10 @@ pub(crate) fn load_from_tensors(
     stored: HashMap<String, Tensor>,
     device: &Device,
 ) -> Result<GenderNet> {
-    let integer = integer_convolutions(&stored)?;
     let tensors = dequantize(stored)?;
     let channels = stage_channels(&tensors)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    let mut net = GenderNet::with_channels(vb, channels)?;
-    net.use_integer_convolutions(integer)?;
-    Ok(net)
+    GenderNet::with_channels(vb, channels)
 }
 
 /// The widths of a network's four stages, read from its (dequantized) weights.
@@ -249,30 +210,6 @@ mod tests {
         let mut missing = tensors;
         missing.remove("stage2.conv.weight");
         assert!(stage_channels(&missing).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn the_stored_8_bit_convolutions_run_in_integers_with_the_f32_result() -> Result<()> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/genderlens.safetensors");
-        let bytes = std::fs::read(path).expect("the committed model");
-        let device = Device::Cpu;
-        let net = load_from_safetensors(&bytes, &device)?;
-        let integer: Vec<bool> = net.stages.iter().map(|s| s.integer.is_some()).collect();
-        assert_eq!(
-            integer,
-            [false, true, true, true],
-            "the first layer's weights are f16"
-        );
-        let tensors = dequantize(candle_core::safetensors::load_buffer(&bytes, &device)?)?;
-        let float = GenderNet::new(VarBuilder::from_tensors(tensors, DType::F32, &device))?;
-        let faces = Tensor::randn(0f32, 0.5, (3, 3, INPUT_SIZE, INPUT_SIZE), &device)?;
-        let faces = faces.clamp(-1f32, 1f32)?;
-        for (a, b) in net.logits(&faces)?.iter().zip(float.logits(&faces)?) {
-            for (a, b) in a.iter().zip(b) {
-                assert!((a - b).abs() < 1e-2, "logit {a} vs {b}");
-            }
-        }
         Ok(())
     }
 }

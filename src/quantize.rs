@@ -7,7 +7,6 @@
 //! largest magnitude). Measured on the previous model (f16 first): Kaggle validation 97.36 % →
 //! 97.37 %; utk-dev end to end one of 992 faces changed label (`models/README.md`).
 
-use crate::int_conv::IntegerConv3x3;
 use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
 use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
@@ -105,31 +104,6 @@ fn levels_and_scales(name: &str, q: &Tensor, scale: &Tensor) -> Result<(Vec<u8>,
     Ok((q.flatten_all()?.to_vec1::<u8>()?, scales))
 }
 
-/// The 8-bit convolution weights of `tensors` (as [`quantize`] stores them) in the form the
-/// browser and the CLI run them, [`IntegerConv3x3`], by tensor name.
-pub(crate) fn integer_convolutions(
-    tensors: &HashMap<String, Tensor>,
-) -> Result<HashMap<String, IntegerConv3x3>> {
-    let mut out = HashMap::new();
-    for (name, q) in tensors {
-        if q.dtype() != DType::U8 || q.rank() != 4 {
-            continue;
-        }
-        let Some(scale) = tensors.get(&format!("{name}{SCALE_SUFFIX}")) else {
-            candle_core::bail!("tensor `{name}` is 8-bit but `{name}{SCALE_SUFFIX}` is missing");
-        };
-        let (levels, scales) = levels_and_scales(name, q, scale)?;
-        let levels: Vec<i8> = levels
-            .into_iter()
-            .map(|v| (i16::from(v) - ZERO_POINT as i16) as i8)
-            .collect();
-        let conv = IntegerConv3x3::new(&levels, scales, q.dim(1)?)
-            .map_err(|e| candle_core::Error::Msg(format!("`{name}`: {e}")))?;
-        out.insert(name.clone(), conv);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,12 +170,6 @@ mod tests {
             Tensor::ones(3, DType::F32, &Device::Cpu)?,
         );
         let error = dequantize(stored.clone()).unwrap_err().to_string();
-        assert!(error.contains("3 values for 4 channels"), "{error}");
-        // The integer form of the weights checks the same.
-        let error = integer_convolutions(&stored)
-            .err()
-            .expect("an error")
-            .to_string();
         assert!(error.contains("3 values for 4 channels"), "{error}");
 
         let empty = HashMap::from([

@@ -10,7 +10,7 @@ use crate::measure::temperature::{calibrate_weights, print_summary};
 use crate::model_file::{compact_weights, update_model_json, write_atomically, STORED_AS};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
-use genderlens::model::load_from_safetensors;
+use genderlens::Classifier;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -37,7 +37,7 @@ pub fn run(args: QuantizeArgs, command: &str) -> Result<()> {
         bail!("{} is already stored in 8 bits", args.model.display());
     }
     // Check the file is a model before rewriting it.
-    load_from_safetensors(&bytes, &device)
+    Classifier::from_safetensors(&bytes)
         .with_context(|| format!("{} is not a GenderLens model", args.model.display()))?;
     let stored = compact_weights(&tensors)?;
     write_atomically(&args.model, |tmp| {
@@ -48,7 +48,7 @@ pub fn run(args: QuantizeArgs, command: &str) -> Result<()> {
     let calibration = calibrate_weights(&args.model, &cache, &data)?;
     print_summary(&calibration);
     let bytes = std::fs::read(&args.model)?;
-    let net = load_from_safetensors(&bytes, &device)?;
+    let net = Classifier::from_safetensors(&bytes)?;
     let (validation, validation_loss) = metrics_and_loss(&net, &cache, &device)?;
     println!(
         "stored {} ({} bytes, {STORED_AS}): accuracy {:.2}% on {} images of {data}",

@@ -2,8 +2,9 @@
 
 use crate::data::folders::FaceCache;
 use crate::measure::metrics::Metrics;
+use crate::measure::temperature::mean_nll;
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use genderlens::model::GenderNet;
 use genderlens::preprocess::faces_to_tensor;
 use genderlens::Classifier;
@@ -70,25 +71,15 @@ pub fn flip_averaged_logits(
 
 /// Metrics and mean (unsmoothed) cross-entropy of `net` on every face in `cache`.
 pub fn metrics_and_loss(
-    net: &GenderNet,
+    net: &impl Logits,
     cache: &FaceCache,
     device: &Device,
 ) -> Result<(Metrics, f64)> {
-    let mut predicted = Vec::with_capacity(cache.len());
-    let mut loss_sum = 0f64;
-    let indices: Vec<usize> = (0..cache.len()).collect();
-    for chunk in indices.chunks(BATCH) {
-        let faces: Vec<_> = chunk.iter().map(|&i| cache.face(i)).collect();
-        let logits = net.forward_t(&faces_to_tensor(&faces, device)?, false)?;
-        let labels: Vec<u32> = chunk.iter().map(|&i| cache.labels[i]).collect();
-        let targets = Tensor::from_vec(labels, chunk.len(), device)?;
-        loss_sum += candle_nn::loss::cross_entropy(&logits, &targets)?.to_scalar::<f32>()? as f64
-            * chunk.len() as f64;
-        predicted.extend(logits.argmax(1)?.to_vec1::<u32>()?);
-    }
+    let logits = cache_logits(net, cache, 0..cache.len(), device)?;
+    let predicted: Vec<u32> = logits.iter().map(|l| u32::from(l[1] > l[0])).collect();
     Ok((
         Metrics::from_predictions(&cache.labels, &predicted),
-        loss_sum / cache.len().max(1) as f64,
+        mean_nll(&logits, &cache.labels, 1.0),
     ))
 }
 

@@ -10,7 +10,7 @@ use crate::model_file::write_atomically;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use genderlens::calibration::{p_male, verdict, TEMPERATURE_TENSOR, UNCERTAIN_BELOW};
-use genderlens::model::load_from_safetensors;
+use genderlens::Classifier;
 use serde::Serialize;
 use std::path::Path;
 
@@ -60,7 +60,7 @@ pub fn calibrate_weights(
     let device = Device::Cpu;
     let bytes =
         std::fs::read(model_path).with_context(|| format!("reading {}", model_path.display()))?;
-    let net = load_from_safetensors(&bytes, &device)?;
+    let net = Classifier::from_safetensors(&bytes)?;
     let logits = cache_logits(&net, val, 0..val.len(), &device)?;
     let report = measure(&logits, &val.labels, fitted_on);
 

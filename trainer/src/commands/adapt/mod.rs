@@ -224,7 +224,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     let calibration = calibrate_weights(&model_path, &val, "Validation")?;
     print_summary(&calibration);
     let bytes = std::fs::read(&model_path)?;
-    let net = genderlens::model::load_from_safetensors(&bytes, &Device::Cpu)?;
+    let net = genderlens::Classifier::from_safetensors(&bytes)?;
     let (validation, validation_loss) = metrics_and_loss(&net, &val, &Device::Cpu)?;
     println!(
         "exported {} ({} bytes): Kaggle validation accuracy {:.2}% on {} images",

@@ -9,7 +9,7 @@ use crate::charts::charts_from_report;
 use crate::data::augment::Augmentation;
 use crate::data::folders::FaceCache;
 use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
-use crate::measure::logits::cache_logits;
+use crate::measure::logits::{cache_logits, Logits};
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::analyze_all;
 use crate::measure::temperature::{
@@ -21,7 +21,7 @@ use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use genderlens::calibration::p_male;
-use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::model::INPUT_SIZE;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -103,7 +103,8 @@ pub fn export_model(
     let calibration = calibrate_weights(&model_path, &union, &fitted_on)?;
     drop(union);
     let bytes = std::fs::read(&model_path)?;
-    let net = genderlens::model::load_from_safetensors(&bytes, device)?;
+    // Measured as the product runs it.
+    let net = genderlens::Classifier::from_safetensors(&bytes)?;
     print_summary(&calibration);
     let reports = sources
         .iter()
@@ -155,7 +156,7 @@ pub fn export_model(
 /// A source's counts and its validation results with the stored weights.
 fn source_report(
     source: &Source,
-    net: &GenderNet,
+    net: &impl Logits,
     model_path: &Path,
     temperature: f32,
     device: &Device,
