@@ -133,6 +133,16 @@ async function emptyPageFirstResult(browser, origin) {
   return ms;
 }
 
+/** A fresh page a second after its model was ready: a visitor's pace. */
+async function readyPage(browser, origin) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(origin + '/');
+  await modelReady(page);
+  await page.waitForTimeout(1000);
+  return { context, page };
+}
+
 /** A 12-megapixel phone photo (the group photo enlarged to 4032 × 3024, JPEG made by the
  *  browser) dropped a second after the page was ready: time until its faces are listed
  *  (median of 3 fresh contexts), and the worker's wasm memory afterwards (it never shrinks:
@@ -140,11 +150,7 @@ async function emptyPageFirstResult(browser, origin) {
 async function phonePhoto(browser, origin) {
   const runs = [];
   for (let run = 0; run < 3; run++) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(origin + '/');
-    await modelReady(page);
-    await page.waitForTimeout(1000);
+    const { context, page } = await readyPage(browser, origin);
     const file = await page.evaluate(async () => {
       const bitmap = await createImageBitmap(await (await fetch('/__bench/solvay.jpg')).blob());
       const canvas = new OffscreenCanvas(4032, 3024);
@@ -173,11 +179,7 @@ async function phonePhoto(browser, origin) {
 async function firstResultAfterReady(browser, origin) {
   const times = [];
   for (let run = 0; run < 3; run++) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(origin + '/');
-    await modelReady(page);
-    await page.waitForTimeout(1000);
+    const { context, page } = await readyPage(browser, origin);
     const startMs = await dropFace(page);
     const doneMs = await firstFaceListed(page);
     times.push(doneMs - startMs);
