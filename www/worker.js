@@ -55,17 +55,25 @@ async function warmUp() {
 /** Faces in an image file, in its own pixels, and its full-size picture. */
 async function analyzeFile(file) {
   const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
-  const analysis = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
-  return { analysis: decoder.inPictureScale(analysis, pixels, picture), picture };
+  try {
+    const analysis = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
+    return { analysis: decoder.inPictureScale(analysis, pixels, picture), picture };
+  } catch (e) {
+    picture.close(); // its memory goes now, not at the next collection
+    throw e;
+  }
 }
 
 /** An image file classified as one face (for photos that are already crops). */
 async function classifyWholeFile(file) {
   const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
-  const face = lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
-  face.box = [0, 0, picture.width, picture.height];
-  picture.close();
-  return face;
+  try {
+    const face = lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
+    face.box = [0, 0, picture.width, picture.height];
+    return face;
+  } finally {
+    picture.close();
+  }
 }
 
 /** The reply to a request, and what it hands over rather than copies. */

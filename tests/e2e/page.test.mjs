@@ -273,6 +273,27 @@ test('a text file gives an error and the page stays usable', async () => {
   assertSameOrigin(requests);
 });
 
+test('a picture without a detected face can be classified as a whole, in its own pixels', async () => {
+  const { page, requests } = await openPage(browser);
+  // A plain 1 500 × 900 picture: no face, and larger than the 1 024 px the worker shrinks to.
+  const png = Buffer.from(await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(1500, 900);
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#b08060';
+    ctx.fillRect(0, 0, 1500, 900);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer())];
+  }));
+  await dropFile(page, 'plain.png', 'image/png', png);
+  const card = page.locator('#results > article').first();
+  await card.locator('.summary').filter({ hasText: /^No face found/ }).waitFor({ timeout: 30_000 });
+  await card.locator('.whole').click();
+  await card.locator('.summary').filter({ hasText: /^Classified as a whole image/ }).waitFor({ timeout: 30_000 });
+  assert.match(await card.locator('.faces li').first().textContent(), /^Face 1: .+ \(whole image\)$/);
+  const json = JSON.parse(await downloaded(page, card.locator('.download-json')));
+  assert.deepEqual([json.width, json.height, json.faces[0].box], [1500, 900, [0, 0, 1500, 900]]);
+  assertSameOrigin(requests);
+});
+
 test('a failure while showing one result does not stop the files after it', async () => {
   const { page } = await openPage(browser);
   // The next result card's canvas refuses to draw once.
