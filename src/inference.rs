@@ -8,7 +8,6 @@ use crate::int_conv::IntegerConv3x3;
 use crate::ops::fused::norm_relu_pool;
 use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
-use crate::ops::im2col::{im2col, scratch};
 use crate::preprocess::normalised;
 use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
 use image::RgbImage;
@@ -62,15 +61,7 @@ impl Convolution {
     fn forward(&self, x: &[f32], in_channels: usize, batch: usize, h: usize, w: usize) -> Vec<f32> {
         match self {
             Convolution::Integer(conv) => conv.forward(x, batch, h, w),
-            Convolution::Float {
-                weight,
-                out_channels,
-            } => {
-                let columns = im2col(x, in_channels, batch, h, w);
-                let out = convolve(weight, &columns, *out_channels);
-                scratch::give_back(columns);
-                out
-            }
+            Convolution::Float { weight, .. } => convolve(x, weight, in_channels, batch, h, w),
         }
     }
 }

@@ -346,8 +346,7 @@ mod tests {
         let conv = IntegerConv3x3::new(&levels, scales, in_channels).unwrap();
         let ours = conv.forward(&x, batch, h, w);
         // The f32 convolution as training runs it: im2col and one GEMM.
-        let columns = crate::ops::im2col::im2col(&x, in_channels, batch, h, w);
-        let reference = crate::ops::gemm::convolve(&weight, &columns, out_channels);
+        let reference = crate::ops::gemm::convolve(&x, &weight, in_channels, batch, h, w);
         // Each input moves by at most half a step (largest |x| / (2 · steps)); an output sums
         // one per tap times weights up to 127 · scale.
         let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));

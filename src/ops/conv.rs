@@ -26,13 +26,14 @@ impl CustomOp2 for Conv3x3 {
     ) -> Result<(CpuStorage, Shape)> {
         let (channels, batch, h, w) = x_layout.shape().dims4()?;
         let out_channels = weight_layout.shape().dims4()?.0;
-        let columns = im2col(contiguous_f32(x, x_layout)?, channels, batch, h, w);
         let out = convolve(
+            contiguous_f32(x, x_layout)?,
             contiguous_f32(weight, weight_layout)?,
-            &columns,
-            out_channels,
+            channels,
+            batch,
+            h,
+            w,
         );
-        scratch::give_back(columns);
         Ok((
             CpuStorage::F32(out),
             Shape::from((out_channels, batch, h, w)),

@@ -1,6 +1,8 @@
 //! The matrix product behind the convolutions: the `gemm` crate's kernel (the one candle's
 //! matmul runs), called with the operand order it is fastest at.
 
+use super::im2col::{im2col, scratch};
+
 /// A read-only f32 matrix inside a slice: `at(r, c) = data[r·row_stride + c·col_stride]`.
 #[derive(Clone, Copy)]
 pub(crate) struct Matrix<'a> {
@@ -94,18 +96,28 @@ pub(crate) fn gemm_into(
     }
 }
 
-/// Output of a convolution: `weight` (out, c·9) times the (c·9, batch·h·w) columns, as the
-/// channel-major (out, batch, h, w) values.
-pub(crate) fn convolve(weight: &[f32], columns: &[f32], out_channels: usize) -> Vec<f32> {
-    let taps = weight.len() / out_channels;
-    let pixels = columns.len() / taps;
+/// A 3×3 "same" convolution in f32, as training and the inference network's float layers
+/// run it: im2col, then one GEMM of `weight` (out, channels · 9) times the columns. `x`:
+/// (channels, batch, h, w) channel-major; result: (out, batch, h, w).
+pub(crate) fn convolve(
+    x: &[f32],
+    weight: &[f32],
+    channels: usize,
+    batch: usize,
+    h: usize,
+    w: usize,
+) -> Vec<f32> {
+    let columns = im2col(x, channels, batch, h, w);
+    let (taps, pixels) = (channels * 9, batch * h * w);
+    let out_channels = weight.len() / taps;
     let mut out = vec![0f32; out_channels * pixels];
     gemm_into(
         &mut out,
         false,
         Matrix::rows(weight, taps),
-        Matrix::rows(columns, pixels),
+        Matrix::rows(&columns, pixels),
         (out_channels, pixels, taps),
     );
+    scratch::give_back(columns);
     out
 }
