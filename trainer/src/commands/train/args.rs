@@ -21,6 +21,12 @@ pub struct TrainArgs {
     #[arg(long = "share", value_name = "NAME=FRACTION")]
     #[serde(default)]
     pub shares: Vec<String>,
+    /// Draw a group's faces more often within their source, AGES[:SEX]=TIMES (repeatable),
+    /// e.g. 0-15=2 or 60+:female=3; the age is read from the file names (UTKFace,
+    /// All-Age-Faces), files without one are drawn once a pass.
+    #[arg(long = "boost", value_name = "AGES[:SEX]=TIMES")]
+    #[serde(default)]
+    pub boosts: Vec<String>,
     /// Where the model (<name>.safetensors + <name>.json) is written.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,

@@ -3,6 +3,7 @@
 //! exported model and its report in `export`.
 
 mod args;
+mod boost;
 mod checkpoint;
 mod export;
 mod sources;
@@ -49,6 +50,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     // Fixed now, so a checkpoint resumes with the schedule it started with.
     args.low_res_epochs = Some(args.low_res_epochs.unwrap_or(args.epochs / 2));
     args.stage_channels()?;
+    let boosts = boost::parse_all(&args.boosts)?;
     if args.low_res_side < 16 || args.low_res_side > INPUT_SIZE {
         bail!(
             "--low-res-side must be between 16 and {INPUT_SIZE} (four 2x2 poolings), not {}",
@@ -110,9 +112,9 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     };
     watch_ctrl_c();
 
-    let sizes: Vec<usize> = sources.iter().map(|s| s.train.faces.len()).collect();
+    let repeats = boost::source_repeats(&boosts, &sources);
     let shares: Vec<f64> = sources.iter().map(|s| s.share).collect();
-    let mut mixer = Mixer::new(&sizes, &shares, args.batch_size, args.seed)?;
+    let mut mixer = Mixer::new(&repeats, &shares, args.batch_size, args.seed)?;
     if sources.len() > 1 {
         let mix: Vec<String> = sources
             .iter()

@@ -10,6 +10,7 @@ use crate::data::folders::{limited, FaceCache, FileList};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// The name `--share` gives the `--data` folder.
@@ -29,6 +30,8 @@ pub enum Framing {
 pub struct Split {
     pub files: FileList,
     pub faces: FaceCache,
+    /// Index into `files` of each face, in face order.
+    pub file_of_face: Vec<usize>,
     /// Images that gave no face: unreadable, or (photos) no face found.
     pub missed: usize,
 }
@@ -165,17 +168,21 @@ fn load_split(source: &str, split: &str, files: FileList, framing: Framing) -> S
         Framing::Photos => "detecting",
     };
     bar.set_prefix(format!("{verb} {source} {split}"));
-    let (files, faces) = match framing {
+    let (files, faces, file_of_face) = match framing {
         Framing::Crops => {
             let faces = FaceCache::load(&files, &bar);
             for (path, why) in faces.skipped.iter().take(5) {
                 eprintln!("skipped {}: {why}", path.display());
             }
-            (files, faces)
+            let skipped: HashSet<&PathBuf> = faces.skipped.iter().map(|(p, _)| p).collect();
+            let kept = (0..files.files.len())
+                .filter(|&i| !skipped.contains(&files.files[i].0))
+                .collect();
+            (files, faces, kept)
         }
         Framing::Photos => {
             let detected = detect_faces(files, &bar);
-            (detected.files, detected.crops)
+            (detected.files, detected.crops, detected.image_of_crop)
         }
     };
     bar.finish_and_clear();
@@ -194,6 +201,7 @@ fn load_split(source: &str, split: &str, files: FileList, framing: Framing) -> S
     Split {
         files,
         faces,
+        file_of_face,
         missed,
     }
 }
