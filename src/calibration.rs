@@ -1,15 +1,13 @@
 //! From logits to probabilities that mean what they say, and to a label that admits doubt.
 //!
 //! The network is trained with label smoothing, so its raw softmax is systematically
-//! under- or over-confident. A single temperature, fitted on the validation set by the trainer
-//! and stored in the weights file, rescales the logit difference; this one function turns
-//! logits into the probability everyone sees (CLI, JSON, browser).
+//! under- or over-confident. A temperature, fitted on the validation sets by the trainer and
+//! stored in the weights file (one for every face, or one a face's age moves: `temperature`),
+//! rescales the logit difference; this one function turns logits into the probability
+//! everyone sees (CLI, JSON, browser).
 
 use crate::inference::CLASSES;
 use serde::Serialize;
-
-/// Name of the scalar tensor holding the fitted temperature inside the safetensors file.
-pub const TEMPERATURE_TENSOR: &str = "calibration.temperature";
 
 /// Below this calibrated probability for the more likely class the label is "uncertain".
 /// On the validation set fewer than 2 % of faces fall below it; on utk-dev the answers above it

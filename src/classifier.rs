@@ -1,8 +1,9 @@
 //! The trained CNN behind a small API: face crops in, calibrated probabilities out.
 
-use crate::calibration::{self, TEMPERATURE_TENSOR};
+use crate::calibration;
 use crate::error::{Error, Result};
-use crate::inference::{floats, InferenceNet};
+use crate::inference::InferenceNet;
+use crate::temperature::Temperatures;
 use crate::weights::check_layout;
 use image::RgbImage;
 use safetensors::SafeTensors;
@@ -12,27 +13,36 @@ static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensor
 
 pub struct Classifier {
     net: InferenceNet,
-    temperature: f32,
+    temperatures: Temperatures,
+}
+
+/// One face's raw logits `[female, male]` and the temperature its probability takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub logits: [f32; 2],
+    pub temperature: f32,
+}
+
+impl Output {
+    pub fn p_male(&self) -> f32 {
+        calibration::p_male(self.logits, self.temperature)
+    }
 }
 
 impl Classifier {
     /// Loads weights written by `genderlens train` (8-bit, f16 or f32 safetensors), with the
-    /// calibration temperature stored beside them (1 when the file has none). A truncated
+    /// calibration stored beside them (`temperature`; none: a temperature of 1). A truncated
     /// file or a wrong-shaped tensor is an error naming the problem.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let invalid = |e: String| Error::Model(format!("cannot load weights: {e}"));
         check_layout(bytes).map_err(invalid)?;
-        // Parsed once: the network and the temperature come from the same tensors (on the
+        // Parsed once: the network and the temperatures come from the same tensors (on the
         // browser's start-up path every pass over the file counts).
         let stored = SafeTensors::deserialize(bytes).map_err(|e| invalid(e.to_string()))?;
-        let temperature = read_temperature(&stored).map_err(invalid)?;
         let net = InferenceNet::from_tensors(&stored).map_err(invalid)?;
-        if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(Error::Model(format!(
-                "cannot load weights: `{TEMPERATURE_TENSOR}` is {temperature}, not a positive number"
-            )));
-        }
-        Ok(Self { net, temperature })
+        let temperatures =
+            Temperatures::from_tensors(&stored, net.feature_width()).map_err(invalid)?;
+        Ok(Self { net, temperatures })
     }
 
     /// The model embedded at build time from `models/genderlens.safetensors`.
@@ -43,9 +53,10 @@ impl Classifier {
         Err(Error::NoEmbeddedModel)
     }
 
-    /// The calibration temperature applied to every probability this classifier returns.
-    pub fn temperature(&self) -> f32 {
-        self.temperature
+    /// The stored calibration: the temperature of every face, or adults' and children's
+    /// with the age probe that chooses between them.
+    pub fn temperatures(&self) -> &Temperatures {
+        &self.temperatures
     }
 
     /// Raw logits `[female, male]` per face; faces must already be network-sized.
@@ -57,14 +68,37 @@ impl Classifier {
         Ok(logits)
     }
 
+    /// The features the network's head reads (and the age probe), per face; for fitting
+    /// what reads them.
+    pub fn features(&self, faces: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        let mut features = Vec::with_capacity(faces.len());
+        for chunk in faces.chunks(FACES_PER_PASS) {
+            features.extend(self.net.features(chunk).map_err(Error::Model)?);
+        }
+        Ok(features)
+    }
+
+    /// The logits of one face's [`features`](Self::features).
+    pub fn head(&self, features: &[f32]) -> [f32; 2] {
+        self.net.head(features)
+    }
+
+    /// Logits and temperature per face; faces must already be network-sized.
+    pub fn outputs(&self, faces: &[RgbImage]) -> Result<Vec<Output>> {
+        Ok(self
+            .features(faces)?
+            .iter()
+            .map(|features| Output {
+                logits: self.net.head(features),
+                temperature: self.temperatures.for_face(features),
+            })
+            .collect())
+    }
+
     /// Calibrated P(male) for each face; faces must already be network-sized (see
     /// `crop`/`preprocess`).
     pub fn p_male(&self, faces: &[RgbImage]) -> Result<Vec<f32>> {
-        Ok(self
-            .logits(faces)?
-            .into_iter()
-            .map(|l| calibration::p_male(l, self.temperature))
-            .collect())
+        Ok(self.outputs(faces)?.iter().map(Output::p_male).collect())
     }
 }
 
@@ -73,13 +107,3 @@ impl Classifier {
 /// natively against 1.7-1.9 ms for single faces (one thread, `genderlens bench`); in the
 /// browser's worker both take the same time (24 faces: 162 ms either way).
 const FACES_PER_PASS: usize = 1;
-
-fn read_temperature(file: &SafeTensors) -> std::result::Result<f32, String> {
-    match file.tensor(TEMPERATURE_TENSOR) {
-        Ok(view) => floats(&view, TEMPERATURE_TENSOR)?
-            .first()
-            .copied()
-            .ok_or_else(|| format!("`{TEMPERATURE_TENSOR}` is empty")),
-        Err(_) => Ok(1.0),
-    }
-}

@@ -95,6 +95,15 @@ impl InferenceNet {
     /// Raw logits `[female, male]` of network-sized faces, all in one pass; a face of
     /// another size is an error.
     pub(crate) fn logits(&self, faces: &[RgbImage]) -> Result<Vec<[f32; 2]>, String> {
+        Ok(self
+            .features(faces)?
+            .iter()
+            .map(|pooled| self.head(pooled))
+            .collect())
+    }
+
+    /// What the head reads: each face's channels averaged over the last stage's map.
+    pub(crate) fn features(&self, faces: &[RgbImage]) -> Result<Vec<Vec<f32>>, String> {
         let batch = faces.len();
         let (mut h, mut w, mut channels) = (INPUT_SIZE, INPUT_SIZE, 3);
         // Channel-major, (3, batch, h, w), as every layer runs.
@@ -116,18 +125,33 @@ impl InferenceNet {
         let plane = h * w;
         Ok((0..batch)
             .map(|b| {
-                let pooled: Vec<f32> = (0..channels)
+                (0..channels)
                     .map(|c| {
                         x[(c * batch + b) * plane..][..plane].iter().sum::<f32>() / plane as f32
                     })
-                    .collect();
-                let logit = |k: usize| {
-                    let weights = &self.head_weight[k * channels..][..channels];
-                    weights.iter().zip(&pooled).map(|(w, v)| w * v).sum::<f32>() + self.head_bias[k]
-                };
-                [logit(0), logit(1)]
+                    .collect()
             })
             .collect())
+    }
+
+    /// The logits of one face's features.
+    pub(crate) fn head(&self, features: &[f32]) -> [f32; 2] {
+        let channels = features.len();
+        let logit = |k: usize| {
+            let weights = &self.head_weight[k * channels..][..channels];
+            weights
+                .iter()
+                .zip(features)
+                .map(|(w, v)| w * v)
+                .sum::<f32>()
+                + self.head_bias[k]
+        };
+        [logit(0), logit(1)]
+    }
+
+    /// Width of the features: the last stage's channels.
+    pub(crate) fn feature_width(&self) -> usize {
+        self.head_weight.len() / CLASSES.len()
     }
 }
 
@@ -153,7 +177,11 @@ pub(crate) fn floats(view: &TensorView, name: &str) -> Result<Vec<f32>, String> 
 }
 
 /// The f32 values of tensor `name`, which must have exactly `shape`.
-fn floats_of_shape(file: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+pub(crate) fn floats_of_shape(
+    file: &SafeTensors,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>, String> {
     let view = tensor(file, name)?;
     if view.shape() != shape {
         return Err(shape_mismatch(name, view.shape(), shape));

@@ -19,6 +19,7 @@ pub mod preprocess;
 pub mod quantize;
 #[cfg(test)]
 mod seeta_format;
+pub mod temperature;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 pub(crate) mod weights;

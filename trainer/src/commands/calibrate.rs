@@ -1,10 +1,13 @@
 //! `genderlens calibrate`: refits the temperature of an existing model on labelled crops (see
-//! `measure::temperature`; `train` and `adapt` do the same when they export).
+//! `measure::temperature`; `train` and `adapt` do the same when they export), and with
+//! `--photos` its age-aware temperatures (`measure::age_calibration`), as `train` does.
 
+use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
+use crate::measure::age_calibration::{add_aged_faces, calibrate_by_age, print_age_summary};
 use crate::measure::temperature::{calibrate_weights, print_summary};
 use crate::model_file::update_model_json;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -15,6 +18,12 @@ pub struct CalibrateArgs {
     /// Labelled face crops (`female/`, `male/`) to fit on: the validation split.
     #[arg(long, default_value = "../shared/datasets/gender/Validation")]
     pub data: PathBuf,
+    /// Photos whose file names give ages, NAME=DIR (repeatable; DIR has Training/ and
+    /// Validation/, as `genderlens prepare` makes them): an age probe is fitted on their
+    /// training faces, and adults' and children's temperatures on every validation set,
+    /// kept when they lower the largest set's calibration error.
+    #[arg(long = "photos", value_name = "NAME=DIR")]
+    pub photos: Vec<String>,
 }
 
 pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
@@ -22,9 +31,38 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let cache = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
     let report = calibrate_weights(&args.model, &cache, &args.data.display().to_string())?;
     print_summary(&report);
+    let age_report = if args.photos.is_empty() {
+        None
+    } else {
+        let mut validation = vec![("crops".to_string(), cache)];
+        let mut aged = (FaceCache::default(), vec![]);
+        for value in &args.photos {
+            let Some((name, dir)) = value.split_once('=') else {
+                bail!("--photos takes NAME=DIR, not `{value}`");
+            };
+            let dir = PathBuf::from(dir);
+            let bar = indicatif::ProgressBar::hidden();
+            let train = detect_faces(FileList::scan(&dir.join("Training"))?, &bar);
+            add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
+            let val = detect_faces(FileList::scan(&dir.join("Validation"))?, &bar);
+            validation.push((name.to_string(), val.crops));
+        }
+        let sets: Vec<(String, &FaceCache)> =
+            validation.iter().map(|(n, c)| (n.clone(), c)).collect();
+        let age_report =
+            calibrate_by_age(&args.model, &sets, (&aged.0, &aged.1), report.temperature)?;
+        print_age_summary(&age_report);
+        Some(age_report)
+    };
     let json_path = args.model.with_extension("json");
     if update_model_json(&json_path, command, |json| {
         json["calibration"] = serde_json::to_value(&report)?;
+        match &age_report {
+            Some(age) => json["age_calibration"] = serde_json::to_value(age)?,
+            None => {
+                json.as_object_mut().map(|o| o.remove("age_calibration"));
+            }
+        }
         Ok(())
     })? {
         println!("updated {}", json_path.display());

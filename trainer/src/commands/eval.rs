@@ -3,13 +3,11 @@
 
 use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
-use crate::measure::logits::{cache_logits, flip_averaged_logits};
+use crate::measure::logits::cache_p_male;
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::{analyze_all, analyze_all_with_faces_of, Outcome};
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
-use candle_core::Device;
-use genderlens::calibration::p_male;
 use genderlens::model::CLASSES;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -123,15 +121,7 @@ fn crop_mode<'a>(
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
     let cache = FaceCache::load(files, &indicatif::ProgressBar::hidden());
-    let logits = if flip {
-        flip_averaged_logits(&classifier, &cache, &Device::Cpu)?
-    } else {
-        cache_logits(&classifier, &cache, 0..cache.len(), &Device::Cpu)?
-    };
-    let p_males: Vec<f32> = logits
-        .into_iter()
-        .map(|l| p_male(l, classifier.temperature()))
-        .collect();
+    let p_males = cache_p_male(&classifier, &cache, flip)?;
     let predicted: Vec<u32> = p_males.iter().map(|&p| class_of(p)).collect();
     let metrics = Metrics::from_predictions(&cache.labels, &predicted);
     // The cache keeps the readable files in list order.
@@ -183,10 +173,10 @@ fn detect_mode_flipped<'a>(
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
     let detected = detect_faces(files.clone(), &indicatif::ProgressBar::hidden());
-    let logits = flip_averaged_logits(&classifier, &detected.crops, &Device::Cpu)?;
     let mut p_males = vec![None; files.files.len()];
-    for (&i, l) in detected.image_of_crop.iter().zip(logits) {
-        p_males[i] = Some(p_male(l, classifier.temperature()));
+    let flipped = cache_p_male(&classifier, &detected.crops, true)?;
+    for (&i, p) in detected.image_of_crop.iter().zip(flipped) {
+        p_males[i] = Some(p);
     }
     let truth: Vec<u32> = files.files.iter().map(|(_, label)| *label).collect();
     let predicted: Vec<u32> = p_males

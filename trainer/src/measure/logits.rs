@@ -5,6 +5,7 @@ use crate::measure::metrics::Metrics;
 use crate::measure::temperature::mean_nll;
 use anyhow::Result;
 use candle_core::Device;
+use genderlens::classifier::Output;
 use genderlens::model::GenderNet;
 use genderlens::preprocess::faces_to_tensor;
 use genderlens::Classifier;
@@ -67,6 +68,25 @@ pub fn flip_averaged_logits(
         .zip(flipped)
         .map(|(a, b)| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0])
         .collect())
+}
+
+/// A stored model's calibrated P(male) of every face of `cache`, each at its own temperature
+/// (the model's age probe may choose it); with `flip`, from the logits averaged with the
+/// mirror image's.
+pub fn cache_p_male(classifier: &Classifier, cache: &FaceCache, flip: bool) -> Result<Vec<f32>> {
+    let mut outputs = Vec::with_capacity(cache.len());
+    let indices: Vec<usize> = (0..cache.len()).collect();
+    for chunk in indices.chunks(BATCH) {
+        let faces: Vec<_> = chunk.iter().map(|&i| cache.face(i)).collect();
+        outputs.extend(classifier.outputs(&faces)?);
+    }
+    if flip {
+        let averaged = flip_averaged_logits(classifier, cache, &Device::Cpu)?;
+        for (output, logits) in outputs.iter_mut().zip(averaged) {
+            output.logits = logits;
+        }
+    }
+    Ok(outputs.iter().map(Output::p_male).collect())
 }
 
 /// Metrics and mean (unsmoothed) cross-entropy of `net` on every face in `cache`.

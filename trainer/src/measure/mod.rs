@@ -1,6 +1,7 @@
 //! How good a model is: its logits on cached faces, metrics, the fitted temperature and the
 //! calibration error, the pipeline's outcome per labelled image, tables by group.
 
+pub mod age_calibration;
 pub mod groups;
 pub mod logits;
 pub mod metrics;

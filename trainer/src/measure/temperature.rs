@@ -9,7 +9,11 @@ use crate::measure::metrics::class_of;
 use crate::model_file::write_atomically;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use genderlens::calibration::{p_male, verdict, TEMPERATURE_TENSOR, UNCERTAIN_BELOW};
+use genderlens::calibration::{p_male, verdict, UNCERTAIN_BELOW};
+use genderlens::temperature::{
+    Temperatures, CHILD_BIAS_TENSOR, CHILD_TEMPERATURE_TENSOR, CHILD_WEIGHT_TENSOR,
+    TEMPERATURE_TENSOR,
+};
 use genderlens::Classifier;
 use serde::Serialize;
 use std::path::Path;
@@ -64,15 +68,35 @@ pub fn calibrate_weights(
     let logits = cache_logits(&net, val, 0..val.len(), &device)?;
     let report = measure(&logits, &val.labels, fitted_on);
 
-    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &device)?;
-    tensors.insert(
-        TEMPERATURE_TENSOR.into(),
-        Tensor::new(&[report.temperature], &device)?,
-    );
-    write_atomically(model_path, |tmp| {
-        Ok(candle_core::safetensors::save(&tensors, tmp)?)
-    })?;
+    write_temperatures(model_path, &Temperatures::single(report.temperature))?;
     Ok(report)
+}
+
+/// Rewrites the weights file at `path` (atomically) with `temperatures` as its calibration;
+/// an age probe it had is dropped when `temperatures` has none.
+pub fn write_temperatures(path: &Path, temperatures: &Temperatures) -> Result<()> {
+    let device = Device::Cpu;
+    let mut tensors = candle_core::safetensors::load(path, &device)?;
+    let scalar = |v: f32| Tensor::new(&[v], &device);
+    tensors.insert(TEMPERATURE_TENSOR.into(), scalar(temperatures.base)?);
+    for name in [
+        CHILD_TEMPERATURE_TENSOR,
+        CHILD_WEIGHT_TENSOR,
+        CHILD_BIAS_TENSOR,
+    ] {
+        tensors.remove(name);
+    }
+    if let Some(probe) = &temperatures.child {
+        tensors.insert(CHILD_TEMPERATURE_TENSOR.into(), scalar(probe.temperature)?);
+        tensors.insert(CHILD_BIAS_TENSOR.into(), scalar(probe.bias)?);
+        tensors.insert(
+            CHILD_WEIGHT_TENSOR.into(),
+            Tensor::new(probe.weight.as_slice(), &device)?,
+        );
+    }
+    write_atomically(path, |tmp| {
+        Ok(candle_core::safetensors::save(&tensors, tmp)?)
+    })
 }
 
 pub fn measure(logits: &[[f32; 2]], labels: &[u32], fitted_on: &str) -> CalibrationReport {

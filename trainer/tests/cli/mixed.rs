@@ -61,12 +61,39 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
             &source,
             "--share",
             "utk=0.25",
+            "--boost",
+            "0-15=3",
         ],
     ));
     assert_success(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("each batch of 32: crops 24, utk 8"),
+        "{stdout}"
+    );
+    // The children among the training photos (ages 5, 8, 11, 14 by their names).
+    let children = ["female", "male"]
+        .iter()
+        .flat_map(|class| std::fs::read_dir(photos.join("Training").join(class)).unwrap())
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let age: u32 = name
+                .to_str()
+                .unwrap()
+                .split('_')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            age < 16
+        })
+        .count();
+    assert!(children > 0);
+    assert!(
+        stdout.contains(&format!(
+            "utk: {children} of {photo_train} faces boosted, {} draws a pass",
+            photo_train + 2 * children
+        )),
         "{stdout}"
     );
     let report: Value =
@@ -100,6 +127,28 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
     assert_eq!(
         report["calibration"]["images"],
         20 + utk["data"]["validation"]["used"].as_u64().unwrap()
+    );
+    // The age probe learnt from the training photos' ages; its temperatures are stored only
+    // when they lower the largest source's calibration error.
+    let age = &report["age_calibration"];
+    assert_eq!(age["probe_faces"], photo_train);
+    assert_eq!(age["probe_children"], children);
+    let largest = |key: &str| {
+        age[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| pair[1].as_f64().unwrap())
+            .fold(0.0, f64::max)
+    };
+    let stored = largest("ece_by_age") < largest("ece_single");
+    assert_eq!(age["stored"], stored);
+    let tensors =
+        candle_core::safetensors::load(out.join("m.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert_eq!(
+        tensors.contains_key("calibration.child_temperature"),
+        stored
     );
 }
 

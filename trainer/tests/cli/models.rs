@@ -77,7 +77,7 @@ fn calibrate_fits_a_temperature_into_the_weights_and_the_report() {
     assert!((f64::from(stored) - t).abs() < 1e-6);
     let bytes = std::fs::read(&model).unwrap();
     let classifier = genderlens::Classifier::from_safetensors(&bytes).unwrap();
-    assert_eq!(classifier.temperature(), stored);
+    assert_eq!(classifier.temperatures().base, stored);
 }
 
 #[test]

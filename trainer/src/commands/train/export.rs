@@ -8,8 +8,11 @@ use super::sources::{Framing, Source};
 use crate::charts::charts_from_report;
 use crate::data::augment::Augmentation;
 use crate::data::folders::FaceCache;
+use crate::measure::age_calibration::{
+    add_aged_faces, calibrate_by_age, print_age_summary, AgeCalibrationReport,
+};
 use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
-use crate::measure::logits::{cache_logits, Logits};
+use crate::measure::logits::{cache_logits, cache_p_male};
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::analyze_all;
 use crate::measure::temperature::{
@@ -20,8 +23,8 @@ use crate::model_arg::ModelArg;
 use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use genderlens::calibration::p_male;
 use genderlens::model::INPUT_SIZE;
+use genderlens::Classifier;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -53,6 +56,9 @@ pub struct ModelReport<'a> {
     pub validation: Metrics,
     pub validation_loss: f64,
     pub calibration: CalibrationReport,
+    /// Temperatures by age, when photo sources give ages (`measure::age_calibration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_calibration: Option<AgeCalibrationReport>,
     /// Every source on its own validation split, with the stored weights.
     pub sources: Vec<SourceReport>,
 }
@@ -88,7 +94,6 @@ pub fn export_model(
     sources: &[Source],
     decode_seconds: f64,
     wall: &WallClock,
-    device: &Device,
 ) -> Result<()> {
     // 8-bit convolutions and f16 elsewhere: a quarter of the f32 download. The metrics below
     // are measured on these exact stored weights.
@@ -102,13 +107,14 @@ pub fn export_model(
     let fitted_on = format!("Validation of {}", names.join(", "));
     let calibration = calibrate_weights(&model_path, &union, &fitted_on)?;
     drop(union);
+    print_summary(&calibration);
+    let age_calibration = age_aware(&model_path, sources, calibration.temperature)?;
     let bytes = std::fs::read(&model_path)?;
     // Measured as the product runs it.
     let net = genderlens::Classifier::from_safetensors(&bytes)?;
-    print_summary(&calibration);
     let reports = sources
         .iter()
-        .map(|source| source_report(source, &net, &model_path, calibration.temperature, device))
+        .map(|source| source_report(source, &net, &model_path))
         .collect::<Result<Vec<_>>>()?;
     // `--data` comes first: its crops are the report's headline validation.
     let (validation, validation_loss) = (reports[0].validation.clone(), reports[0].loss);
@@ -139,6 +145,7 @@ pub fn export_model(
         validation,
         validation_loss,
         calibration,
+        age_calibration,
         sources: reports,
     };
     let json_path = args.out.join(format!("{}.json", args.name));
@@ -153,21 +160,45 @@ pub fn export_model(
     Ok(())
 }
 
-/// A source's counts and its validation results with the stored weights.
-fn source_report(
-    source: &Source,
-    net: &impl Logits,
+/// The probe and temperatures of `measure::age_calibration`, fitted on the training faces of
+/// the sources whose file names give ages and on every source's validation faces; `None`
+/// when no source gives ages.
+fn age_aware(
     model_path: &Path,
-    temperature: f32,
-    device: &Device,
-) -> Result<SourceReport> {
+    sources: &[Source],
+    single_temperature: f32,
+) -> Result<Option<AgeCalibrationReport>> {
+    let mut aged = (FaceCache::default(), vec![]);
+    for source in sources {
+        let train = &source.train;
+        add_aged_faces(&train.files, &train.faces, &train.file_of_face, &mut aged);
+    }
+    if aged.1.is_empty() {
+        return Ok(None);
+    }
+    let validation: Vec<(String, &FaceCache)> = sources
+        .iter()
+        .map(|s| (s.name.clone(), &s.val.faces))
+        .collect();
+    let report = calibrate_by_age(
+        model_path,
+        &validation,
+        (&aged.0, &aged.1),
+        single_temperature,
+    )?;
+    print_age_summary(&report);
+    Ok(Some(report))
+}
+
+/// A source's counts and its validation results with the stored weights.
+fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result<SourceReport> {
     // One pass over the crops gives metrics, loss and calibration error; photos are measured
     // end to end instead, through the product's own pipeline.
     let (validation, loss, ece, groups) = match source.framing {
         Framing::Crops => {
             let faces = &source.val.faces;
-            let logits = cache_logits(net, faces, 0..faces.len(), device)?;
-            let probabilities: Vec<f32> = logits.iter().map(|&l| p_male(l, temperature)).collect();
+            let logits = cache_logits(net, faces, 0..faces.len(), &Device::Cpu)?;
+            let probabilities = cache_p_male(net, faces, false)?;
             let predicted: Vec<u32> = probabilities.iter().map(|&p| class_of(p)).collect();
             (
                 Metrics::from_predictions(&faces.labels, &predicted),

@@ -291,7 +291,6 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
         &sources,
         decode_seconds,
         &wall,
-        &device,
     )?;
     std::fs::remove_file(&checkpoint).ok();
     Ok(())
