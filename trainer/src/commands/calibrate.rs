@@ -15,7 +15,8 @@ pub struct CalibrateArgs {
     /// Weights to calibrate; rewritten in place with the fitted temperature.
     #[arg(long, default_value = "models/genderlens.safetensors")]
     pub model: PathBuf,
-    /// Labelled face crops (`female/`, `male/`) to fit on: the validation split.
+    /// Labelled face crops (`female/`, `male/`) to fit on: the validation split (the
+    /// temperature is fitted on these and the `--photos`' validation faces together).
     #[arg(long, default_value = "../shared/datasets/gender/Validation")]
     pub data: PathBuf,
     /// Photos whose file names give ages, NAME=DIR (repeatable; DIR has Training/ and
@@ -27,26 +28,42 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
+    // Bad arguments fail before minutes of reading.
+    let photos = args
+        .photos
+        .iter()
+        .map(|value| match value.split_once('=') {
+            Some((name, dir)) if !name.is_empty() && !dir.is_empty() => {
+                Ok((name.to_string(), PathBuf::from(dir)))
+            }
+            _ => bail!("--photos takes NAME=DIR, not `{value}`"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let files = FileList::scan(&args.data)?;
-    let cache = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
-    let report = calibrate_weights(&args.model, &cache, &args.data.display().to_string())?;
+    let crops = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
+    let mut validation = vec![("crops".to_string(), crops)];
+    let mut aged = (FaceCache::default(), vec![]);
+    for (name, dir) in photos {
+        let bar = indicatif::ProgressBar::hidden();
+        let train = detect_faces(FileList::scan(&dir.join("Training"))?, &bar);
+        add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
+        let val = detect_faces(FileList::scan(&dir.join("Validation"))?, &bar);
+        validation.push((name, val.crops));
+    }
+    // One temperature on every validation face together, as `train` fits it.
+    let mut union = FaceCache::default();
+    for (_, cache) in &validation {
+        union.append(cache);
+    }
+    let names: Vec<String> = std::iter::once(args.data.display().to_string())
+        .chain(args.photos.iter().cloned())
+        .collect();
+    let report = calibrate_weights(&args.model, &union, &names.join(", "))?;
+    drop(union);
     print_summary(&report);
     let age_report = if args.photos.is_empty() {
         None
     } else {
-        let mut validation = vec![("crops".to_string(), cache)];
-        let mut aged = (FaceCache::default(), vec![]);
-        for value in &args.photos {
-            let Some((name, dir)) = value.split_once('=') else {
-                bail!("--photos takes NAME=DIR, not `{value}`");
-            };
-            let dir = PathBuf::from(dir);
-            let bar = indicatif::ProgressBar::hidden();
-            let train = detect_faces(FileList::scan(&dir.join("Training"))?, &bar);
-            add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
-            let val = detect_faces(FileList::scan(&dir.join("Validation"))?, &bar);
-            validation.push((name.to_string(), val.crops));
-        }
         let sets: Vec<(String, &FaceCache)> =
             validation.iter().map(|(n, c)| (n.clone(), c)).collect();
         let age_report =

@@ -2,10 +2,10 @@
 //! of every batch, cut by the product's detector, validated on their own, held-out photos
 //! never among them.
 
-use crate::helpers::{assert_success, genderlens, prepare, run_genderlens, train_args};
+use crate::helpers::{assert_success, genderlens, prepare, repo, run_genderlens, train_args};
 use genderlens_test_support::{synthetic, PORTRAITS};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Photos in a folder of `split/class`.
 fn count(dir: &Path, split: &str) -> usize {
@@ -19,13 +19,10 @@ fn count(dir: &Path, split: &str) -> usize {
         .sum()
 }
 
-#[test]
-fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let crops = dir.path().join("crops");
-    synthetic::kaggle_layout(&crops, 40, 10);
-    // A UTKFace-layout folder of the fixture portraits (loosely framed: 200 px around a face).
-    let raw = dir.path().join("utk");
+/// A UTKFace-layout folder of the fixture portraits (loosely framed: 200 px around a face),
+/// aged 5 to 74 by their names, prepared into `dir/photos` with two of them held out.
+fn prepared_portraits(dir: &Path) -> PathBuf {
+    let raw = dir.join("utk");
     std::fs::create_dir_all(&raw).unwrap();
     let mut names = vec![];
     for i in 0..24 {
@@ -39,10 +36,63 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
         std::fs::write(raw.join(&name), bytes).unwrap();
         names.push(name);
     }
-    let held_out = dir.path().join("held-out.txt");
+    let held_out = dir.join("held-out.txt");
     std::fs::write(&held_out, format!("{}\n{}\n", names[4], names[9])).unwrap();
-    let photos = dir.path().join("photos");
+    let photos = dir.join("photos");
     prepare("utkface", &raw, &photos, &held_out, &[]);
+    photos
+}
+
+/// The children (under 16 by their names) among a prepared folder's training photos.
+fn children_in_training(photos: &Path) -> usize {
+    ["female", "male"]
+        .iter()
+        .flat_map(|class| std::fs::read_dir(photos.join("Training").join(class)).unwrap())
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let age: u32 = name
+                .to_str()
+                .unwrap()
+                .split('_')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            age < 16
+        })
+        .count()
+}
+
+/// The age calibration's report agrees with itself and with the weights: its temperatures
+/// are stored exactly when they lower the largest source's calibration error.
+fn assert_age_calibration(age: &Value, weights: &Path, faces: usize, children: usize) {
+    assert_eq!(age["probe_faces"], faces);
+    assert_eq!(age["probe_children"], children);
+    let largest = |key: &str| {
+        age[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| pair[1].as_f64().unwrap())
+            .fold(0.0, f64::max)
+    };
+    let stored = largest("ece_by_age") < largest("ece_single");
+    assert_eq!(age["stored"], stored);
+    let tensors = candle_core::safetensors::load(weights, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(
+        tensors.contains_key("calibration.child_temperature"),
+        stored
+    );
+    let classifier = genderlens::Classifier::from_safetensors(&std::fs::read(weights).unwrap());
+    assert_eq!(classifier.unwrap().temperatures().child.is_some(), stored);
+}
+
+#[test]
+fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 40, 10);
+    let photos = prepared_portraits(dir.path());
     let (photo_train, photo_val) = (count(&photos, "Training"), count(&photos, "Validation"));
     assert_eq!(photo_train + photo_val, 22);
 
@@ -128,28 +178,9 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
         report["calibration"]["images"],
         20 + utk["data"]["validation"]["used"].as_u64().unwrap()
     );
-    // The age probe learnt from the training photos' ages; its temperatures are stored only
-    // when they lower the largest source's calibration error.
-    let age = &report["age_calibration"];
-    assert_eq!(age["probe_faces"], photo_train);
-    assert_eq!(age["probe_children"], children);
-    let largest = |key: &str| {
-        age[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|pair| pair[1].as_f64().unwrap())
-            .fold(0.0, f64::max)
-    };
-    let stored = largest("ece_by_age") < largest("ece_single");
-    assert_eq!(age["stored"], stored);
-    let tensors =
-        candle_core::safetensors::load(out.join("m.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
-    assert_eq!(
-        tensors.contains_key("calibration.child_temperature"),
-        stored
-    );
+    // The age probe learnt from the training photos' ages.
+    let weights = out.join("m.safetensors");
+    assert_age_calibration(&report["age_calibration"], &weights, photo_train, children);
 }
 
 #[test]
@@ -175,4 +206,53 @@ fn shares_that_name_no_source_or_leave_one_without_room_are_refused() {
     }
     let output = genderlens(&["train", "--photos", "no-equals-sign"]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("NAME=VALUE"));
+}
+
+#[test]
+fn calibrate_fits_the_age_probe_on_prepared_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 2, 10);
+    let photos = prepared_portraits(dir.path());
+    let model = dir.path().join("m.safetensors");
+    std::fs::copy(repo().join("models/genderlens.safetensors"), &model).unwrap();
+    std::fs::write(
+        dir.path().join("m.json"),
+        r#"{"commands": ["genderlens train"]}"#,
+    )
+    .unwrap();
+    let source = format!("utk={}", photos.display());
+    let output = genderlens(&[
+        "calibrate",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        crops.join("Validation").to_str().unwrap(),
+        "--photos",
+        &source,
+    ]);
+    assert_success(&output);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    // One temperature on the crops' and the photos' validation faces together.
+    let photo_val = count(&photos, "Validation");
+    assert_eq!(report["calibration"]["images"], 20 + photo_val);
+    let age = &report["age_calibration"];
+    let names: Vec<&str> = age["ece_single"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["crops", "utk"]);
+    let (faces, children) = (count(&photos, "Training"), children_in_training(&photos));
+    assert_age_calibration(age, &model, faces, children);
+    let output = genderlens(&[
+        "calibrate",
+        "--model",
+        model.to_str().unwrap(),
+        "--photos",
+        "x",
+    ]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NAME=DIR"));
 }
