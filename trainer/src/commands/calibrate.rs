@@ -5,9 +5,14 @@
 use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
 use crate::measure::age_calibration::{add_aged_faces, calibrate_by_age, print_age_summary};
-use crate::measure::temperature::{calibrate_weights, print_summary};
+use crate::measure::end_to_end::end_to_end;
+use crate::measure::logits::cache_p_male;
+use crate::measure::temperature::{
+    calibrate_weights, expected_calibration_error, print_summary, ECE_BINS,
+};
 use crate::model_file::update_model_json;
 use anyhow::{bail, Result};
+use genderlens::Classifier;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -42,6 +47,8 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let files = FileList::scan(&args.data)?;
     let crops = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
     let mut validation = vec![("crops".to_string(), crops)];
+    // The photos' files, to measure them end to end afterwards (crops: none).
+    let mut val_files: Vec<Option<FileList>> = vec![None];
     let mut aged = (FaceCache::default(), vec![]);
     for (name, dir) in photos {
         let bar = indicatif::ProgressBar::hidden();
@@ -49,6 +56,7 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
         add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
         let val = detect_faces(FileList::scan(&dir.join("Validation"))?, &bar);
         validation.push((name, val.crops));
+        val_files.push(Some(val.files));
     }
     // One temperature on every validation face together, as `train` fits it.
     let mut union = FaceCache::default();
@@ -71,6 +79,27 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
         print_age_summary(&age_report);
         Some(age_report)
     };
+    // What `train` reported of each source depends on the temperatures: measured again.
+    let mut remeasured = vec![];
+    let classifier = Classifier::from_safetensors(&std::fs::read(&args.model)?)?;
+    for ((name, cache), files) in validation.iter().zip(&val_files) {
+        let result = match files {
+            None => {
+                let p = cache_p_male(&classifier, cache, false)?;
+                let ece = expected_calibration_error(&p, &cache.labels, ECE_BINS);
+                serde_json::json!({ "ece": ece })
+            }
+            Some(files) => {
+                let measured = end_to_end(files, &args.model)?;
+                serde_json::json!({
+                    "validation": measured.metrics,
+                    "ece": measured.ece,
+                    "groups": measured.groups,
+                })
+            }
+        };
+        remeasured.push((name.clone(), result));
+    }
     let json_path = args.model.with_extension("json");
     if update_model_json(&json_path, command, |json| {
         json["calibration"] = serde_json::to_value(&report)?;
@@ -78,6 +107,19 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
             Some(age) => json["age_calibration"] = serde_json::to_value(age)?,
             None => {
                 json.as_object_mut().map(|o| o.remove("age_calibration"));
+            }
+        }
+        if let Some(sources) = json["sources"].as_array_mut() {
+            for source in sources {
+                let Some((_, fresh)) = remeasured
+                    .iter()
+                    .find(|(n, _)| source["name"] == n.as_str())
+                else {
+                    continue;
+                };
+                for (key, value) in fresh.as_object().expect("an object") {
+                    source[key] = value.clone();
+                }
             }
         }
         Ok(())

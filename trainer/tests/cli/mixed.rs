@@ -216,11 +216,10 @@ fn calibrate_fits_the_age_probe_on_prepared_photos() {
     let photos = prepared_portraits(dir.path());
     let model = dir.path().join("m.safetensors");
     std::fs::copy(repo().join("models/genderlens.safetensors"), &model).unwrap();
-    std::fs::write(
-        dir.path().join("m.json"),
-        r#"{"commands": ["genderlens train"]}"#,
-    )
-    .unwrap();
+    // As `train` reports its sources; `other` was not calibrated on here.
+    let before = r#"{"commands": ["genderlens train"], "sources": [
+        {"name": "crops", "ece": 9}, {"name": "utk", "ece": 9}, {"name": "other", "ece": 9}]}"#;
+    std::fs::write(dir.path().join("m.json"), before).unwrap();
     let source = format!("utk={}", photos.display());
     let output = genderlens(&[
         "calibrate",
@@ -247,6 +246,13 @@ fn calibrate_fits_the_age_probe_on_prepared_photos() {
     assert_eq!(names, ["crops", "utk"]);
     let (faces, children) = (count(&photos, "Training"), children_in_training(&photos));
     assert_age_calibration(age, &model, faces, children);
+    // Each source calibrated on is measured again at the stored temperatures.
+    let sources = &report["sources"];
+    assert_ne!(sources[0]["ece"], 9);
+    assert_ne!(sources[1]["ece"], 9);
+    assert_eq!(sources[1]["validation"]["images"], photo_val);
+    assert_eq!(sources[1]["groups"][0]["images"], photo_val);
+    assert_eq!(sources[2], serde_json::json!({"name": "other", "ece": 9}));
     let output = genderlens(&[
         "calibrate",
         "--model",

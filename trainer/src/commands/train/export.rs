@@ -11,15 +11,14 @@ use crate::data::folders::FaceCache;
 use crate::measure::age_calibration::{
     add_aged_faces, calibrate_by_age, print_age_summary, AgeCalibrationReport,
 };
-use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
+use crate::measure::end_to_end::end_to_end;
+use crate::measure::groups::{print_table, GroupRow};
 use crate::measure::logits::{cache_logits, cache_p_male};
 use crate::measure::metrics::{class_of, Metrics};
-use crate::measure::outcome::analyze_all;
 use crate::measure::temperature::{
     calibrate_weights, expected_calibration_error, mean_nll, print_summary, CalibrationReport,
     ECE_BINS,
 };
-use crate::model_arg::ModelArg;
 use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -208,25 +207,10 @@ fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result
             )
         }
         Framing::Photos => {
-            let model = ModelArg {
-                model: Some(model_path.to_path_buf()),
-            };
-            let outcomes = analyze_all(&source.val.files, &model)?;
-            let truth: Vec<u32> = source.val.files.files.iter().map(|f| f.1).collect();
-            let predicted: Vec<u32> = outcomes
-                .iter()
-                .zip(&truth)
-                .map(|(o, &t)| o.predicted_or_wrong(t))
-                .collect();
-            let groups = group_rows(&source.val.files, &outcomes);
+            let measured = end_to_end(&source.val.files, model_path)?;
             println!("{} validation, end to end, by group:", source.name);
-            print_table(&groups);
-            (
-                Metrics::from_predictions(&truth, &predicted),
-                f64::NAN,
-                faces_ece(&source.val.files, &outcomes),
-                groups,
-            )
+            print_table(&measured.groups);
+            (measured.metrics, f64::NAN, measured.ece, measured.groups)
         }
     };
     println!(
