@@ -122,22 +122,7 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
         "{stdout}"
     );
     // The children among the training photos (ages 5, 8, 11, 14 by their names).
-    let children = ["female", "male"]
-        .iter()
-        .flat_map(|class| std::fs::read_dir(photos.join("Training").join(class)).unwrap())
-        .filter(|e| {
-            let name = e.as_ref().unwrap().file_name();
-            let age: u32 = name
-                .to_str()
-                .unwrap()
-                .split('_')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            age < 16
-        })
-        .count();
+    let children = children_in_training(&photos);
     assert!(children > 0);
     assert!(
         stdout.contains(&format!(
