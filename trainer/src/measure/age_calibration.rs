@@ -5,7 +5,10 @@
 
 use crate::data::folders::{FaceCache, FileList};
 use crate::measure::groups::age_and_race;
-use crate::measure::temperature::{expected_calibration_error, write_temperatures, ECE_BINS};
+use crate::measure::temperature::{
+    expected_calibration_error, face_nll, golden_section, write_temperatures, ECE_BINS,
+    LOG_TEMPERATURE_RANGE,
+};
 use anyhow::{Context, Result};
 use genderlens::calibration::p_male;
 use genderlens::temperature::{blend, ChildProbe, Temperatures, CHILD_BELOW_AGE};
@@ -29,6 +32,17 @@ pub struct AgeCalibrationReport {
     pub ece_by_age: Vec<(String, f64)>,
     /// Stored only when it lowers the largest of the sources' errors.
     pub stored: bool,
+}
+
+impl AgeCalibrationReport {
+    /// Each source's calibration error with the temperatures the weights now carry.
+    pub fn stored_ece(&self) -> &[(String, f64)] {
+        if self.stored {
+            &self.ece_by_age
+        } else {
+            &self.ece_single
+        }
+    }
 }
 
 /// Labelled features for the probe: `child[i]` is whether face `i` is under 16.
@@ -131,30 +145,11 @@ fn balanced_nll(sources: &[ValidationFaces], p_child: &[Vec<f32>], adult: f32, c
             .iter()
             .zip(p_child)
             .zip(&s.labels)
-            .map(|((l, &p), &label)| {
-                let z = f64::from((l[1] - l[0]) / blend(adult, child, p));
-                let signed = if label == 1 { z } else { -z };
-                (-signed).max(0.0) + (-signed.abs()).exp().ln_1p()
-            })
+            .map(|((&l, &p), &label)| face_nll(l, label, blend(adult, child, p)))
             .sum();
         total / s.labels.len().max(1) as f64
     });
     per_source.sum::<f64>() / sources.len().max(1) as f64
-}
-
-/// Golden-section search of `cost` over `[lo, hi]` (unimodal there).
-fn golden(lo: f64, hi: f64, cost: impl Fn(f64) -> f64) -> f64 {
-    let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut lo, mut hi) = (lo, hi);
-    while hi - lo > 1e-4 {
-        let (a, b) = (hi - ratio * (hi - lo), lo + ratio * (hi - lo));
-        if cost(a) < cost(b) {
-            hi = b;
-        } else {
-            lo = a;
-        }
-    }
-    (lo + hi) / 2.0
 }
 
 /// Adults' and children's temperatures for `probe` (its own temperature ignored), by
@@ -167,11 +162,11 @@ pub fn fit_temperatures(sources: &[ValidationFaces], probe: &ChildProbe) -> (f32
     let cost = |adult: f64, child: f64| {
         balanced_nll(sources, &p_child, adult.exp() as f32, child.exp() as f32)
     };
-    let range = 20f64.ln();
+    let range = LOG_TEMPERATURE_RANGE;
     let (mut adult, mut child) = (0f64, 0f64);
     for _ in 0..6 {
-        adult = golden(-range, range, |a| cost(a, child));
-        child = golden(-range, range, |c| cost(adult, c));
+        adult = golden_section(-range, range, |a| cost(a, child));
+        child = golden_section(-range, range, |c| cost(adult, c));
     }
     (adult.exp() as f32, child.exp() as f32)
 }

@@ -47,11 +47,12 @@ pub fn cache_logits(
     Ok(logits)
 }
 
-/// The mean of each face's logits and its mirror image's: test-time flip, measured to see
-/// whether doubling the classifier's work pays.
-pub fn flip_averaged_logits(
+/// `logits` (those of `cache`'s faces) averaged with the logits of the faces' mirror images:
+/// test-time flip, measured to see whether doubling the classifier's work pays.
+fn averaged_with_mirror(
     net: &impl Logits,
     cache: &FaceCache,
+    logits: Vec<[f32; 2]>,
     device: &Device,
 ) -> Result<Vec<[f32; 2]>> {
     let mut mirrored = FaceCache::default();
@@ -61,27 +62,33 @@ pub fn flip_averaged_logits(
             cache.labels[i],
         );
     }
-    let plain = cache_logits(net, cache, 0..cache.len(), device)?;
     let flipped = cache_logits(net, &mirrored, 0..cache.len(), device)?;
-    Ok(plain
+    Ok(logits
         .into_iter()
         .zip(flipped)
         .map(|(a, b)| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0])
         .collect())
 }
 
-/// A stored model's calibrated P(male) of every face of `cache`, each at its own temperature
-/// (the model's age probe may choose it); with `flip`, from the logits averaged with the
-/// mirror image's.
-pub fn cache_p_male(classifier: &Classifier, cache: &FaceCache, flip: bool) -> Result<Vec<f32>> {
+/// A stored model's outputs (logits, and each face's temperature, which the model's age
+/// probe may choose) for every face of `cache`.
+pub fn cache_outputs(classifier: &Classifier, cache: &FaceCache) -> Result<Vec<Output>> {
     let mut outputs = Vec::with_capacity(cache.len());
     let indices: Vec<usize> = (0..cache.len()).collect();
     for chunk in indices.chunks(BATCH) {
         let faces: Vec<_> = chunk.iter().map(|&i| cache.face(i)).collect();
         outputs.extend(classifier.outputs(&faces)?);
     }
+    Ok(outputs)
+}
+
+/// A stored model's calibrated P(male) of every face of `cache`, each at its own temperature;
+/// with `flip`, from the logits averaged with the mirror image's.
+pub fn cache_p_male(classifier: &Classifier, cache: &FaceCache, flip: bool) -> Result<Vec<f32>> {
+    let mut outputs = cache_outputs(classifier, cache)?;
     if flip {
-        let averaged = flip_averaged_logits(classifier, cache, &Device::Cpu)?;
+        let plain = outputs.iter().map(|o| o.logits).collect();
+        let averaged = averaged_with_mirror(classifier, cache, plain, &Device::Cpu)?;
         for (output, logits) in outputs.iter_mut().zip(averaged) {
             output.logits = logits;
         }
@@ -130,8 +137,12 @@ mod tests {
             faces.push(&face(seed), 0);
             mirrored.push(&image::imageops::flip_horizontal(&face(seed)), 0);
         }
-        let averaged = flip_averaged_logits(&net, &faces, &device).unwrap();
-        let of_mirrored = flip_averaged_logits(&net, &mirrored, &device).unwrap();
+        let flip_averaged = |cache: &FaceCache| {
+            let plain = cache_logits(&net, cache, 0..cache.len(), &device).unwrap();
+            averaged_with_mirror(&net, cache, plain, &device).unwrap()
+        };
+        let averaged = flip_averaged(&faces);
+        let of_mirrored = flip_averaged(&mirrored);
         let plain = cache_logits(&net, &faces, 0..3, &device).unwrap();
         for i in 0..3 {
             for k in 0..2 {

@@ -130,22 +130,33 @@ pub fn mean_nll(logits: &[[f32; 2]], labels: &[u32], t: f32) -> f64 {
     let total: f64 = logits
         .iter()
         .zip(labels)
-        .map(|(&l, &label)| {
-            // -log sigmoid(±z), computed stably.
-            let z = f64::from((l[1] - l[0]) / t);
-            let signed = if label == 1 { z } else { -z };
-            (-signed).max(0.0) + (-signed.abs()).exp().ln_1p()
-        })
+        .map(|(&l, &label)| face_nll(l, label, t))
         .sum();
     total / labels.len().max(1) as f64
 }
 
-/// The temperature minimising the validation NLL: golden-section search on log T in
-/// [1/20, 20] (the NLL is convex in 1/T, so unimodal here).
+/// −log P(label) of one face's logits at temperature `t`: −log sigmoid(±z), computed stably.
+pub fn face_nll(logits: [f32; 2], label: u32, t: f32) -> f64 {
+    let z = f64::from((logits[1] - logits[0]) / t);
+    let signed = if label == 1 { z } else { -z };
+    (-signed).max(0.0) + (-signed.abs()).exp().ln_1p()
+}
+
+/// Temperatures are searched on their logarithm within [1/20, 20].
+pub const LOG_TEMPERATURE_RANGE: f64 = 2.995_732_273_553_991; // ln 20
+
+/// The temperature minimising the validation NLL (the NLL is convex in 1/T, so unimodal in
+/// log T).
 pub fn fit_temperature(logits: &[[f32; 2]], labels: &[u32]) -> f32 {
     let cost = |log_t: f64| mean_nll(logits, labels, log_t.exp() as f32);
+    golden_section(-LOG_TEMPERATURE_RANGE, LOG_TEMPERATURE_RANGE, cost).exp() as f32
+}
+
+/// The minimum of `cost` on [lo, hi], where it is unimodal, to within 1e-4: golden-section
+/// search, one new evaluation a step.
+pub fn golden_section(lo: f64, hi: f64, cost: impl Fn(f64) -> f64) -> f64 {
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut lo, mut hi) = (-(20f64.ln()), 20f64.ln());
+    let (mut lo, mut hi) = (lo, hi);
     let mut a = hi - ratio * (hi - lo);
     let mut b = lo + ratio * (hi - lo);
     let (mut cost_a, mut cost_b) = (cost(a), cost(b));
@@ -162,7 +173,7 @@ pub fn fit_temperature(logits: &[[f32; 2]], labels: &[u32]) -> f32 {
             cost_b = cost(b);
         }
     }
-    ((lo + hi) / 2.0).exp() as f32
+    (lo + hi) / 2.0
 }
 
 /// Expected calibration error of the predicted class's probability: the image-weighted mean,

@@ -13,7 +13,7 @@ use crate::measure::age_calibration::{
 };
 use crate::measure::end_to_end::end_to_end;
 use crate::measure::groups::{print_table, GroupRow};
-use crate::measure::logits::{cache_logits, cache_p_male};
+use crate::measure::logits::cache_outputs;
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::temperature::{
     calibrate_weights, expected_calibration_error, mean_nll, print_summary, CalibrationReport,
@@ -21,7 +21,8 @@ use crate::measure::temperature::{
 };
 use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
+use genderlens::classifier::Output;
 use genderlens::model::INPUT_SIZE;
 use genderlens::Classifier;
 use serde::Serialize;
@@ -196,8 +197,9 @@ fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result
     let (validation, loss, ece, groups) = match source.framing {
         Framing::Crops => {
             let faces = &source.val.faces;
-            let logits = cache_logits(net, faces, 0..faces.len(), &Device::Cpu)?;
-            let probabilities = cache_p_male(net, faces, false)?;
+            let outputs = cache_outputs(net, faces)?;
+            let logits: Vec<[f32; 2]> = outputs.iter().map(|o| o.logits).collect();
+            let probabilities: Vec<f32> = outputs.iter().map(Output::p_male).collect();
             let predicted: Vec<u32> = probabilities.iter().map(|&p| class_of(p)).collect();
             (
                 Metrics::from_predictions(&faces.labels, &predicted),
