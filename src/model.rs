@@ -2,7 +2,9 @@
 //! CLI and the browser run the trained weights through [`crate::inference`].
 //!
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
-//! global average pooling and one linear layer to two logits (female, male).
+//! global average pooling and one linear layer to two logits (female, male). In training it
+//! may carry a second linear layer on the same pooled features, to age bands
+//! ([`AGE_HEAD`]): a second target that shapes the features, never stored with the model.
 
 use crate::ops::conv::conv3x3;
 use crate::ops::fused::inverse_std;
@@ -13,6 +15,9 @@ use candle_nn::{linear, Linear, VarBuilder};
 use std::collections::HashMap;
 
 pub use crate::inference::{CLASSES, INPUT_SIZE, STAGE_CHANNELS};
+
+/// The name prefix of the age head's weights (training only).
+pub const AGE_HEAD: &str = "age_head";
 
 /// Momentum of the running statistics, as in PyTorch's default.
 const BN_MOMENTUM: f32 = 0.1;
@@ -96,6 +101,7 @@ pub struct GenderNet {
     stages: Vec<ConvBnRelu>,
     dropout: f32,
     head: Linear,
+    age_head: Option<Linear>,
 }
 
 impl GenderNet {
@@ -121,11 +127,34 @@ impl GenderNet {
             stages,
             dropout: 0.3,
             head,
+            age_head: None,
         })
+    }
+
+    /// The network with a second head to `bands` age-band logits, trained beside the first.
+    pub fn with_age_head(vb: VarBuilder, channels: [usize; 4], bands: usize) -> Result<Self> {
+        let mut net = Self::with_channels(vb.clone(), channels)?;
+        net.age_head = Some(linear(channels[3], bands, vb.pp(AGE_HEAD))?);
+        Ok(net)
     }
 
     /// Logits; `train` switches batch norm to batch statistics and enables dropout.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.head.forward(&self.pooled(x, train)?)
+    }
+
+    /// Sex logits and, when the network has an age head, age-band logits of the same pass.
+    pub fn forward_with_age(&self, x: &Tensor, train: bool) -> Result<(Tensor, Option<Tensor>)> {
+        let pooled = self.pooled(x, train)?;
+        let age = match &self.age_head {
+            Some(head) => Some(head.forward(&pooled)?),
+            None => None,
+        };
+        Ok((self.head.forward(&pooled)?, age))
+    }
+
+    /// Globally pooled features of the last stage (after dropout when training).
+    fn pooled(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         // Layers work channel-major (c, batch, h, w) so each conv is one big GEMM.
         let mut x = x.transpose(0, 1)?.contiguous()?;
         for stage in &self.stages {
@@ -133,12 +162,11 @@ impl GenderNet {
         }
         let (channels, batch, h, w) = x.dims4()?;
         let pooled = x.reshape((channels, batch, h * w))?.mean(D::Minus1)?.t()?;
-        let pooled = if train {
-            candle_nn::ops::dropout(&pooled, self.dropout)?
+        if train {
+            candle_nn::ops::dropout(&pooled, self.dropout)
         } else {
-            pooled
-        };
-        self.head.forward(&pooled)
+            Ok(pooled)
+        }
     }
 
     /// Raw (uncalibrated) logits, one `[female, male]` pair per row of the batch; see
@@ -210,6 +238,38 @@ mod tests {
         let mut missing = tensors;
         missing.remove("stage2.conv.weight");
         assert!(stage_channels(&missing).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_age_head_reads_the_same_features_and_is_stored_apart() -> Result<()> {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let channels = [8, 8, 16, 16];
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let net = GenderNet::with_age_head(vb, channels, 5)?;
+        let faces = Tensor::randn(0f32, 0.5, (3, 3, INPUT_SIZE, INPUT_SIZE), &device)?;
+        let (sex, age) = net.forward_with_age(&faces, false)?;
+        assert_eq!(age.expect("an age head").dims(), [3, 5]);
+        assert_eq!(
+            sex.to_vec2::<f32>()?,
+            net.forward_t(&faces, false)?.to_vec2::<f32>()?
+        );
+        let names: Vec<String> = varmap
+            .data()
+            .lock()
+            .expect("lock")
+            .keys()
+            .cloned()
+            .collect();
+        assert!(names.iter().any(|n| n.starts_with(AGE_HEAD)));
+        // Without the head the sex logits are the same network's: a stored model loads alone.
+        let plain = GenderNet::with_channels(
+            VarBuilder::from_varmap(&varmap, DType::F32, &device),
+            channels,
+        )?;
+        assert!(plain.forward_with_age(&faces, false)?.1.is_none());
+        assert_eq!(plain.logits(&faces)?, net.logits(&faces)?);
         Ok(())
     }
 }

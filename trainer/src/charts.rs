@@ -273,6 +273,7 @@ mod tests {
                 input_side: if epoch <= 2 { 48 } else { 64 },
                 train_loss: 1.0 / epoch as f64,
                 train_accuracy: 1.0 - 0.3 / epoch as f64,
+                train_age_loss: None,
                 val_loss: 0.8 / epoch as f64,
                 val_accuracy: 1.0 - 0.2 / epoch as f64,
                 seconds: 1.0,

@@ -18,6 +18,9 @@ pub struct EpochRecord {
     pub input_side: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    /// The age head's mean loss (`train --age-weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_age_loss: Option<f64>,
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub seconds: f64,

@@ -2,6 +2,7 @@
 //! running totals of an epoch, a copy of the weights.
 
 use crate::training::adam::AdamW;
+use crate::training::age_task::AgeTargets;
 use anyhow::Result;
 use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
@@ -35,6 +36,10 @@ pub struct BatchTotals {
     pub loss_sum: f64,
     pub correct: usize,
     pub seen: usize,
+    /// The age head's mean loss times its rows, summed, and those rows (`--age-weight`;
+    /// after a resume, only the batches of this process).
+    pub age_loss_sum: f64,
+    pub age_rows: usize,
 }
 
 impl BatchTotals {
@@ -44,6 +49,11 @@ impl BatchTotals {
 
     pub fn accuracy(&self) -> f64 {
         self.correct as f64 / self.seen.max(1) as f64
+    }
+
+    /// The age head's mean loss, when it trained.
+    pub fn age_loss(&self) -> Option<f64> {
+        (self.age_rows > 0).then(|| self.age_loss_sum / self.age_rows as f64)
     }
 
     /// The progress bar's message after `seconds` of steps.
@@ -57,19 +67,37 @@ impl BatchTotals {
     }
 }
 
-/// One optimiser step on a batch (forward in training mode, smoothed cross-entropy,
-/// backward, AdamW at the optimiser's current learning rate), counted into `totals`.
+/// The age as a second target of a step: the batch's ages and the weight of their loss.
+pub struct AgeTask<'a> {
+    pub targets: &'a AgeTargets,
+    pub weight: f64,
+}
+
+/// One optimiser step on a batch (forward in training mode, smoothed cross-entropy plus, with
+/// `age`, its weighted age loss, backward, AdamW at the optimiser's current learning rate),
+/// counted into `totals`.
 pub fn train_step(
     net: &GenderNet,
     optimizer: &mut AdamW,
     inputs: &Tensor,
     targets: &Tensor,
     label_smoothing: f64,
+    age: Option<AgeTask>,
     totals: &mut BatchTotals,
 ) -> Result<()> {
-    let logits = net.forward_t(inputs, true)?;
+    let (logits, age_logits) = net.forward_with_age(inputs, true)?;
     let loss = smoothed_cross_entropy(&logits, targets, label_smoothing)?;
-    optimizer.step(&loss.backward()?)?;
+    let objective = match (age, age_logits) {
+        (Some(age), Some(age_logits)) => {
+            let age_loss = age.targets.cross_entropy(&age_logits)?;
+            totals.age_loss_sum += age_loss.to_scalar::<f32>()? as f64 * age.targets.rows as f64;
+            totals.age_rows += age.targets.rows;
+            (&loss + (age_loss * age.weight)?)?
+        }
+        (None, _) => loss.clone(),
+        (Some(_), None) => anyhow::bail!("an age target needs a network with an age head"),
+    };
+    optimizer.step(&objective.backward()?)?;
     let predicted = logits.argmax(1)?.to_vec1::<u32>()?;
     let truth = targets.to_vec1::<u32>()?;
     totals.correct += predicted.iter().zip(&truth).filter(|(p, t)| p == t).count();

@@ -113,6 +113,8 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
             "utk=0.25",
             "--boost",
             "0-15=3",
+            "--age-weight",
+            "0.5",
         ],
     ));
     assert_success(&output);
@@ -166,6 +168,35 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
     // The age probe learnt from the training photos' ages.
     let weights = out.join("m.safetensors");
     assert_age_calibration(&report["age_calibration"], &weights, photo_train, children);
+    // So did the age head, which only trained: the stored model has none of it.
+    let age_loss = epoch["train_age_loss"].as_f64().unwrap();
+    assert!(
+        age_loss.is_finite() && age_loss > 0.0,
+        "age loss {age_loss}"
+    );
+    assert_eq!(report["settings"]["age_weight"], 0.5);
+    let tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
+    assert!(tensors.keys().all(|name| !name.starts_with("age_head")));
+    assert!(tensors.contains_key("head.weight"));
+}
+
+#[test]
+fn the_age_target_needs_file_names_that_give_ages() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 4, 2);
+    let output = run_genderlens(&train_args(
+        &crops,
+        &dir.path().join("out"),
+        "x",
+        &["--age-weight", "0.5"],
+    ));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no training file name gives an age"),
+        "{stderr}"
+    );
 }
 
 #[test]

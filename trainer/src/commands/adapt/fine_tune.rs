@@ -84,6 +84,7 @@ pub fn fine_tune(
             &inputs,
             &targets,
             args.label_smoothing,
+            None,
             &mut totals,
         )?;
         bar.set_message(totals.message(started.elapsed().as_secs_f64()));

@@ -27,6 +27,12 @@ pub struct TrainArgs {
     #[arg(long = "boost", value_name = "AGES[:SEX]=TIMES")]
     #[serde(default)]
     pub boosts: Vec<String>,
+    /// Also teach the network each face's age band, with this weight on that loss beside the
+    /// sex's (0: off). Ages come from the file names (UTKFace, All-Age-Faces); faces without
+    /// one teach only the sex. The age head is not stored with the model.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub age_weight: f64,
     /// Where the model (<name>.safetensors + <name>.json) is written.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,

@@ -23,7 +23,7 @@ use crate::model_file::{save_compact, write_atomically, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::Tensor;
 use genderlens::classifier::Output;
-use genderlens::model::INPUT_SIZE;
+use genderlens::model::{AGE_HEAD, INPUT_SIZE};
 use genderlens::Classifier;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -98,7 +98,13 @@ pub fn export_model(
     // 8-bit convolutions and f16 elsewhere: a quarter of the f32 download. The metrics below
     // are measured on these exact stored weights.
     let model_path = args.out.join(format!("{}.safetensors", args.name));
-    save_compact(&model_path, weights)?;
+    // The age head only shaped the features in training: the product has no use for it.
+    let weights: HashMap<String, Tensor> = weights
+        .iter()
+        .filter(|(name, _)| !name.starts_with(AGE_HEAD))
+        .map(|(name, tensor)| (name.clone(), tensor.clone()))
+        .collect();
+    save_compact(&model_path, &weights)?;
     let mut union = FaceCache::default();
     for source in sources {
         union.append(&source.val.faces);

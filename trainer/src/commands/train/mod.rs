@@ -17,11 +17,12 @@ use crate::data::mixing::Mixer;
 use crate::measure::logits::metrics_and_loss;
 use crate::model_file::{EpochRecord, SourceScore};
 use crate::training::adam::AdamW;
+use crate::training::age_task::{AgeTargets, AGE_BAND_STARTS};
 use crate::training::interrupt::{interrupted, watch_ctrl_c};
 use crate::training::schedule::{
     judge_epoch, learning_rate, EpochVerdict, EARLY_STOPPING_LR_SHARE,
 };
-use crate::training::step::{snapshot, train_step, trainable, BatchTotals};
+use crate::training::step::{snapshot, train_step, trainable, AgeTask, BatchTotals};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -64,16 +65,27 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let sources = load_sources(&args)?;
     let decode_seconds = started.elapsed().as_secs_f64();
     let mut train = FaceCache::default();
+    // Each training face's age, in pool order (`--age-weight`).
+    let mut ages = vec![];
     for source in &sources {
         train.append(&source.train.faces);
+        ages.extend(source.train.ages());
+    }
+    let age_task = args.age_weight > 0.0;
+    if age_task && ages.iter().all(Option::is_none) {
+        bail!(
+            "--age-weight: no training file name gives an age (UTKFace and All-Age-Faces names do)"
+        );
     }
 
     let device = Device::Cpu;
     let varmap = VarMap::new();
-    let net = GenderNet::with_channels(
-        VarBuilder::from_varmap(&varmap, DType::F32, &device),
-        args.stage_channels()?,
-    )?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let net = if age_task {
+        GenderNet::with_age_head(vb, args.stage_channels()?, AGE_BAND_STARTS.len())?
+    } else {
+        GenderNet::with_channels(vb, args.stage_channels()?)?
+    };
     let mut optimizer = AdamW::new(trainable(&varmap), args.weight_decay)?;
     let mut best_weights = snapshot(&varmap)?;
     let mut progress = if let Some(tensors) = saved {
@@ -148,6 +160,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             loss_sum,
             correct,
             seen,
+            ..BatchTotals::default()
         };
         let epoch_start = Instant::now();
 
@@ -162,6 +175,9 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
                 side,
                 &device,
             )?;
+            let age_targets = age_task
+                .then(|| AgeTargets::of_batch(&ages, &indices, &device))
+                .transpose()?;
             optimizer.lr = learning_rate(args.lr, optimizer.step, warmup_steps, total_steps);
             train_step(
                 &net,
@@ -169,6 +185,10 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
                 &inputs,
                 &targets,
                 args.label_smoothing,
+                age_targets.as_ref().map(|targets| AgeTask {
+                    targets,
+                    weight: args.age_weight,
+                }),
                 &mut totals,
             )?;
             let elapsed = seconds_before + epoch_start.elapsed().as_secs_f64();
@@ -211,6 +231,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
             input_side: side,
             train_loss: totals.mean_loss(),
             train_accuracy: totals.accuracy(),
+            train_age_loss: totals.age_loss(),
             val_loss,
             val_accuracy: mean(|s| s.val_accuracy),
             seconds,
@@ -229,8 +250,12 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
                 )
             })
             .collect();
+        let age_loss = record
+            .train_age_loss
+            .map(|l| format!(" age loss {l:.3}"))
+            .unwrap_or_default();
         let summary = format!(
-            "epoch {}/{} ({} px): train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}%{per_source} | {:.0} s, {:.0} img/s",
+            "epoch {}/{} ({} px): train loss {:.4} acc {:.2}%{age_loss} | val loss {:.4} acc {:.2}%{per_source} | {:.0} s, {:.0} img/s",
             record.epoch,
             args.epochs,
             side,

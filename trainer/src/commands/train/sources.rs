@@ -7,6 +7,7 @@ use super::args::TrainArgs;
 use crate::data::detected::detect_faces;
 use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
+use crate::measure::groups::age_and_race;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -34,6 +35,16 @@ pub struct Split {
     pub file_of_face: Vec<usize>,
     /// Images that gave no face: unreadable, or (photos) no face found.
     pub missed: usize,
+}
+
+impl Split {
+    /// Each face's age, where its file name gives one.
+    pub fn ages(&self) -> Vec<Option<u32>> {
+        self.file_of_face
+            .iter()
+            .map(|&i| age_and_race(&self.files.files[i].0).0)
+            .collect()
+    }
 }
 
 pub struct Source {
