@@ -3,11 +3,9 @@
 //! older women) weigh more without changing any source's share of a batch.
 
 use super::sources::Source;
-use crate::measure::groups::age_and_race;
 use anyhow::{bail, Context, Result};
 use genderlens::model::CLASSES;
 use std::ops::RangeInclusive;
-use std::path::Path;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Boost {
@@ -50,9 +48,9 @@ impl std::str::FromStr for Boost {
 }
 
 /// How many times a face comes in each pass over its source: the largest TIMES of the boosts
-/// its age and class match, 1 when none does or its file name carries no age.
-pub fn repeats(boosts: &[Boost], path: &Path, class: u32) -> usize {
-    let Some(age) = age_and_race(path).0 else {
+/// its age and class match, 1 when none does or its age is unknown.
+pub fn repeats(boosts: &[Boost], age: Option<u32>, class: u32) -> usize {
+    let Some(age) = age else {
         return 1;
     };
     boosts
@@ -63,19 +61,22 @@ pub fn repeats(boosts: &[Boost], path: &Path, class: u32) -> usize {
         .unwrap_or(1)
 }
 
-/// Each source's training faces' repeats; prints how many faces each source draws more often.
-pub fn source_repeats(boosts: &[Boost], sources: &[Source]) -> Vec<Vec<usize>> {
+/// Each source's training faces' repeats, from their ages (`Split::ages`, one list per
+/// source); prints how many faces each source draws more often.
+pub fn source_repeats(
+    boosts: &[Boost],
+    sources: &[Source],
+    ages: &[Vec<Option<u32>>],
+) -> Vec<Vec<usize>> {
     sources
         .iter()
-        .map(|source| {
-            let split = &source.train;
-            let repeats: Vec<usize> = split
-                .file_of_face
+        .zip(ages)
+        .map(|(source, ages)| {
+            let labels = &source.train.faces.labels;
+            let repeats: Vec<usize> = ages
                 .iter()
-                .map(|&i| {
-                    let (path, class) = &split.files.files[i];
-                    repeats(boosts, path, *class)
-                })
+                .zip(labels)
+                .map(|(&age, &class)| repeats(boosts, age, class))
                 .collect();
             let boosted = repeats.iter().filter(|&&r| r > 1).count();
             if boosted > 0 {
@@ -98,6 +99,8 @@ pub fn parse_all(boosts: &[String]) -> Result<Vec<Boost>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::groups::age_and_race;
+    use std::path::Path;
 
     #[test]
     fn boosts_match_age_and_sex_from_the_file_name() {
@@ -105,17 +108,17 @@ mod tests {
             .iter()
             .map(|b| b.parse().unwrap())
             .collect();
-        let utk = |name: &str| Path::new("Training/female").join(name);
+        let utk = |name: &str| age_and_race(&Path::new("Training/female").join(name)).0;
         // UTKFace: age_gender_race_date; All-Age-Faces: number A age.
-        assert_eq!(repeats(&boosts, &utk("9_1_2_2017.jpg.chip.jpg"), 0), 2);
-        assert_eq!(repeats(&boosts, &utk("16_1_2_2017.jpg.chip.jpg"), 0), 1);
-        assert_eq!(repeats(&boosts, &utk("64_1_0_2017.jpg.chip.jpg"), 0), 3);
-        assert_eq!(repeats(&boosts, &utk("64_0_0_2017.jpg.chip.jpg"), 1), 1);
-        assert_eq!(repeats(&boosts, &utk("00123A61.jpg"), 0), 3);
-        assert_eq!(repeats(&boosts, &utk("00123A75.jpg"), 0), 4);
-        assert_eq!(repeats(&boosts, &utk("00123A75.jpg"), 1), 4);
+        assert_eq!(repeats(&boosts, utk("9_1_2_2017.jpg.chip.jpg"), 0), 2);
+        assert_eq!(repeats(&boosts, utk("16_1_2_2017.jpg.chip.jpg"), 0), 1);
+        assert_eq!(repeats(&boosts, utk("64_1_0_2017.jpg.chip.jpg"), 0), 3);
+        assert_eq!(repeats(&boosts, utk("64_0_0_2017.jpg.chip.jpg"), 1), 1);
+        assert_eq!(repeats(&boosts, utk("00123A61.jpg"), 0), 3);
+        assert_eq!(repeats(&boosts, utk("00123A75.jpg"), 0), 4);
+        assert_eq!(repeats(&boosts, utk("00123A75.jpg"), 1), 4);
         // Kaggle crops carry no age.
-        assert_eq!(repeats(&boosts, &utk("031234.jpg"), 0), 1);
+        assert_eq!(repeats(&boosts, utk("031234.jpg"), 0), 1);
     }
 
     #[test]

@@ -65,12 +65,13 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     let sources = load_sources(&args)?;
     let decode_seconds = started.elapsed().as_secs_f64();
     let mut train = FaceCache::default();
-    // Each training face's age, in pool order (`--age-weight`).
-    let mut ages = vec![];
     for source in &sources {
         train.append(&source.train.faces);
-        ages.extend(source.train.ages());
     }
+    // Each training face's age as its file name gives it: for `--boost`, and in pool order
+    // for `--age-weight`.
+    let source_ages: Vec<Vec<Option<u32>>> = sources.iter().map(|s| s.train.ages()).collect();
+    let ages = source_ages.concat();
     let age_task = args.age_weight > 0.0;
     if age_task && ages.iter().all(Option::is_none) {
         bail!(
@@ -124,7 +125,7 @@ pub fn run(args: TrainArgs, command: String) -> Result<()> {
     };
     watch_ctrl_c();
 
-    let repeats = boost::source_repeats(&boosts, &sources);
+    let repeats = boost::source_repeats(&boosts, &sources, &source_ages);
     let shares: Vec<f64> = sources.iter().map(|s| s.share).collect();
     let mut mixer = Mixer::new(&repeats, &shares, args.batch_size, args.seed)?;
     if sources.len() > 1 {
