@@ -1,6 +1,7 @@
 //! The trained CNN behind a small API: face crops in, calibrated probabilities out.
 
 use crate::calibration;
+use crate::crop::CropScale;
 use crate::error::{Error, Result};
 use crate::inference::InferenceNet;
 use crate::temperature::Temperatures;
@@ -14,6 +15,7 @@ static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensor
 pub struct Classifier {
     net: InferenceNet,
     temperatures: Temperatures,
+    crop_scale: CropScale,
 }
 
 /// One face's raw logits `[female, male]` and the temperature its probability takes.
@@ -31,7 +33,8 @@ impl Output {
 
 impl Classifier {
     /// Loads weights written by `genderlens train` (8-bit, f16 or f32 safetensors), with the
-    /// calibration stored beside them (`temperature`; none: a temperature of 1). A truncated
+    /// calibration stored beside them (`temperature`; none: a temperature of 1) and the crop
+    /// scale (none: tight crops). A truncated
     /// file or a wrong-shaped tensor is an error naming the problem.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let invalid = |e: String| Error::Model(format!("cannot load weights: {e}"));
@@ -42,7 +45,12 @@ impl Classifier {
         let net = InferenceNet::from_tensors(&stored).map_err(invalid)?;
         let temperatures =
             Temperatures::from_tensors(&stored, net.feature_width()).map_err(invalid)?;
-        Ok(Self { net, temperatures })
+        let crop_scale = CropScale::from_tensors(&stored).map_err(invalid)?;
+        Ok(Self {
+            net,
+            temperatures,
+            crop_scale,
+        })
     }
 
     /// The model embedded at build time from `models/genderlens.safetensors`.
@@ -57,6 +65,12 @@ impl Classifier {
     /// with the age probe that chooses between them.
     pub fn temperatures(&self) -> &Temperatures {
         &self.temperatures
+    }
+
+    /// How the faces this model learned were framed: every crop it classifies must be cut
+    /// so (see [`crate::Pipeline`]).
+    pub fn crop_scale(&self) -> CropScale {
+        self.crop_scale
     }
 
     /// Raw logits `[female, male]` per face; faces must already be network-sized.

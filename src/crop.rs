@@ -3,20 +3,58 @@
 //! Measured on the Kaggle validation crops (rustface run on padded copies): relative to the
 //! detector's square box of side `s`, a training crop is centred on the box, `0.85 s` wide
 //! and `1.09 s` tall. Cropping detector boxes the same way shows the classifier faces framed
-//! as it learned them.
+//! as it learned them; a model may ask for more of the head around them ([`CropScale`]).
 
 use crate::detect::FaceBox;
+use crate::inference::floats;
 use crate::preprocess::resize_to_input;
 use image::RgbImage;
+use safetensors::SafeTensors;
 
-/// Crop width and height as multiples of the detector box side.
+/// Crop width and height as multiples of the detector box side, at [`CropScale::TIGHT`].
 pub const CROP_WIDTH_PER_BOX: f32 = 0.85;
 pub const CROP_HEIGHT_PER_BOX: f32 = 1.09;
 
-/// The training-style crop region (x, y, width, height) for a detected face; it may extend
-/// past the image borders.
-pub fn crop_region(face: &FaceBox) -> (f32, f32, f32, f32) {
-    let side = face.width.max(face.height);
+/// How much of the head around a detected face the classifier sees: the crop's sides as a
+/// multiple of the tight, Kaggle-like crop. A model learns one framing, so it is stored
+/// with the weights and every crop for that model (training, calibration, product) uses it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CropScale(pub f32);
+
+/// Where the crop scale is stored in a weights file (absent: [`CropScale::TIGHT`]).
+pub const CROP_SCALE_TENSOR: &str = "crop.scale";
+
+impl CropScale {
+    /// The Kaggle crops' framing: forehead to chin, little hair.
+    pub const TIGHT: Self = Self(1.0);
+
+    /// As stored beside the weights; a file without it was trained on tight crops.
+    pub(crate) fn from_tensors(file: &SafeTensors) -> Result<Self, String> {
+        let Ok(view) = file.tensor(CROP_SCALE_TENSOR) else {
+            return Ok(Self::TIGHT);
+        };
+        let scale = *floats(&view, CROP_SCALE_TENSOR)?
+            .first()
+            .ok_or_else(|| format!("`{CROP_SCALE_TENSOR}` is empty"))?;
+        Self::checked(scale)
+    }
+
+    /// A scale that crops something sensible: from half to three times the tight crop.
+    pub fn checked(scale: f32) -> Result<Self, String> {
+        if (0.5..=3.0).contains(&scale) {
+            Ok(Self(scale))
+        } else {
+            Err(format!(
+                "a crop scale of {scale} is outside 0.5–3 (1: the tight crop)"
+            ))
+        }
+    }
+}
+
+/// The crop region (x, y, width, height) for a detected face; it may extend past the image
+/// borders.
+pub fn crop_region(face: &FaceBox, scale: CropScale) -> (f32, f32, f32, f32) {
+    let side = face.width.max(face.height) * scale.0;
     let (cx, cy) = (face.x + face.width / 2.0, face.y + face.height / 2.0);
     let (w, h) = (side * CROP_WIDTH_PER_BOX, side * CROP_HEIGHT_PER_BOX);
     (cx - w / 2.0, cy - h / 2.0, w, h)
@@ -24,8 +62,8 @@ pub fn crop_region(face: &FaceBox) -> (f32, f32, f32, f32) {
 
 /// Cuts the region out of the image (edge pixels repeat past the border) and resizes it to
 /// the network input.
-pub fn crop_face(image: &RgbImage, face: &FaceBox) -> RgbImage {
-    let (x, y, w, h) = crop_region(face);
+pub fn crop_face(image: &RgbImage, face: &FaceBox, scale: CropScale) -> RgbImage {
+    let (x, y, w, h) = crop_region(face, scale);
     let (width, height) = image.dimensions();
     let (cw, ch) = (w.round().max(1.0) as u32, h.round().max(1.0) as u32);
     let (x0, y0) = (x.round() as i64, y.round() as i64);
@@ -60,13 +98,17 @@ mod tests {
         let image = RgbImage::from_fn(37, 23, |x, y| {
             image::Rgb([x as u8 * 7, y as u8 * 11, (x * y) as u8])
         });
-        // Inside, over each border, and larger than the whole image.
-        for (x, y, side) in [
+        // Inside, over each border, and larger than the whole image; tight and wide.
+        let boxes = [
             (5.0, 3.0, 12.0),
             (-6.0, -4.0, 15.0),
             (30.0, 15.0, 14.0),
             (-20.0, -20.0, 80.0),
-        ] {
+        ];
+        for ((x, y, side), scale) in boxes
+            .into_iter()
+            .flat_map(|b| [(b, CropScale::TIGHT), (b, CropScale(1.4))])
+        {
             let face = FaceBox {
                 x,
                 y,
@@ -74,7 +116,7 @@ mod tests {
                 height: side,
                 score: 1.0,
             };
-            let (rx, ry, rw, rh) = crop_region(&face);
+            let (rx, ry, rw, rh) = crop_region(&face, scale);
             let (cw, ch) = (rw.round().max(1.0) as u32, rh.round().max(1.0) as u32);
             let (x0, y0) = (rx.round() as i64, ry.round() as i64);
             let reference = RgbImage::from_fn(cw, ch, |cx, cy| {
@@ -83,10 +125,28 @@ mod tests {
                 *image.get_pixel(px, py)
             });
             assert_eq!(
-                crop_face(&image, &face),
+                crop_face(&image, &face, scale),
                 resize_to_input(&reference),
-                "{face:?}"
+                "{face:?} {scale:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_wider_scale_keeps_the_centre_and_grows_both_sides() {
+        let face = FaceBox {
+            x: 10.0,
+            y: 20.0,
+            width: 40.0,
+            height: 40.0,
+            score: 1.0,
+        };
+        let (x, y, w, h) = crop_region(&face, CropScale::TIGHT);
+        let (wx, wy, ww, wh) = crop_region(&face, CropScale(1.5));
+        assert!((ww - 1.5 * w).abs() < 1e-4 && (wh - 1.5 * h).abs() < 1e-4);
+        assert!((wx + ww / 2.0 - (x + w / 2.0)).abs() < 1e-4);
+        assert!((wy + wh / 2.0 - (y + h / 2.0)).abs() < 1e-4);
+        assert!(CropScale::checked(0.3).is_err() && CropScale::checked(f32::NAN).is_err());
+        assert_eq!(CropScale::checked(1.4), Ok(CropScale(1.4)));
     }
 }

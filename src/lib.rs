@@ -3,7 +3,7 @@
 
 pub mod calibration;
 pub mod classifier;
-pub(crate) mod crop;
+pub mod crop;
 pub mod decode;
 pub(crate) mod detect;
 pub(crate) mod error;

@@ -2,7 +2,7 @@
 
 use crate::calibration::{verdict, verdict_for_face, Verdict};
 use crate::classifier::Classifier;
-use crate::crop::crop_face;
+use crate::crop::{crop_face, CropScale};
 use crate::decode::decode_image;
 use crate::detect::{luma, FaceBox, FaceDetector, MIN_FACE, WINDOW};
 use crate::error::Result;
@@ -59,14 +59,24 @@ pub struct Analysis {
 pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,
+    crop_scale: CropScale,
 }
 
 impl Pipeline {
+    /// Faces are cropped as the classifier learned them ([`Classifier::crop_scale`]).
     pub fn new(classifier: Classifier) -> Self {
         Self {
             detector: FaceDetector::new(),
+            crop_scale: classifier.crop_scale(),
             classifier,
         }
+    }
+
+    /// Crops faces at `scale` instead of the classifier's: for a model in training, whose
+    /// faces are cut before it exists.
+    pub fn cropping_at(mut self, scale: CropScale) -> Self {
+        self.crop_scale = scale;
+        self
     }
 
     /// The pipeline with the classifier embedded in this build.
@@ -140,7 +150,10 @@ impl Pipeline {
             }
             boxes.sort_by(|a, b| b.score.total_cmp(&a.score));
         }
-        let crops = boxes.iter().map(|b| crop_face(&working, b)).collect();
+        let crops = boxes
+            .iter()
+            .map(|b| crop_face(&working, b, self.crop_scale))
+            .collect();
         let boxes = boxes
             .into_iter()
             .map(|b| FaceBox {

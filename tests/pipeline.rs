@@ -1,7 +1,8 @@
 //! Native end-to-end tests of the shared pipeline: embedded model, detection, decoding.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genderlens::Pipeline;
+use genderlens::crop::{crop_face, CropScale, CROP_SCALE_TENSOR};
+use genderlens::{Classifier, Pipeline};
 use genderlens_test_support::calibration_check::expected_whole_image;
 use genderlens_test_support::data::{dataset, sample};
 use genderlens_test_support::{solvay_recall, PORTRAITS, SOLVAY_JPEG};
@@ -205,4 +206,51 @@ fn reported_probabilities_are_the_calibrated_ones() {
         assert_eq!(face.verdict.label, label);
         assert_eq!(face.verdict.confidence, confidence);
     }
+}
+
+/// The stored model's file with `crop.scale` set to `scale`.
+fn stored_model_cropping_at(scale: f32) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+    let stored = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/genderlens.safetensors"
+    ))
+    .unwrap();
+    let file = SafeTensors::deserialize(&stored).unwrap();
+    let bytes = scale.to_le_bytes();
+    let mut tensors: Vec<(String, TensorView)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != CROP_SCALE_TENSOR)
+        .collect();
+    tensors.push((
+        CROP_SCALE_TENSOR.to_string(),
+        TensorView::new(Dtype::F32, vec![1], &bytes).unwrap(),
+    ));
+    safetensors::serialize(tensors, None).unwrap()
+}
+
+#[test]
+fn faces_are_cropped_at_the_models_crop_scale() {
+    let wide = Classifier::from_safetensors(&stored_model_cropping_at(1.4)).unwrap();
+    assert_eq!(wide.crop_scale(), CropScale(1.4));
+    let image = genderlens::decode::decode_image(PORTRAITS[0].1).unwrap();
+    assert!(image.width().max(image.height()) <= 1024, "no working copy");
+    let (boxes, tight_crops) = Pipeline::embedded().unwrap().face_crops(&image);
+    let (wide_boxes, wide_crops) = Pipeline::new(wide).face_crops(&image);
+    assert_eq!(boxes, wide_boxes, "the crop scale must not move the boxes");
+    assert_eq!(wide_crops[0], crop_face(&image, &boxes[0], CropScale(1.4)));
+    assert_ne!(wide_crops[0], tight_crops[0]);
+    // A trainer's pipeline cuts a model's framing before that model exists.
+    let (_, recut) = Pipeline::embedded()
+        .unwrap()
+        .cropping_at(CropScale(1.4))
+        .face_crops(&image);
+    assert_eq!(recut, wide_crops);
+    // A crop scale no trainer writes is refused by name.
+    let error = Classifier::from_safetensors(&stored_model_cropping_at(9.0))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("crop scale of 9"), "{error}");
 }

@@ -53,6 +53,20 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) ->
     Ok(())
 }
 
+/// Applies `edit` to the tensors of the weights file at `path` and rewrites it atomically
+/// (for what is stored beside the weights: calibration, crop scale).
+pub fn edit_weights_file(
+    path: &Path,
+    edit: impl FnOnce(&mut HashMap<String, Tensor>) -> Result<()>,
+) -> Result<()> {
+    let mut tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+        .with_context(|| format!("reading {}", path.display()))?;
+    edit(&mut tensors)?;
+    write_atomically(path, |tmp| {
+        Ok(candle_core::safetensors::save(&tensors, tmp)?)
+    })
+}
+
 /// Applies `edit` to the model JSON at `path`, appends `command` to its `commands` and
 /// rewrites it atomically; `Ok(false)` when there is no JSON beside the weights.
 pub fn update_model_json(

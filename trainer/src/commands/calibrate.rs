@@ -8,7 +8,7 @@ use crate::measure::age_calibration::{add_aged_faces, calibrate_by_age, print_ag
 use crate::measure::end_to_end::end_to_end;
 use crate::measure::temperature::{calibrate_weights, print_summary};
 use crate::model_file::update_model_json;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -40,6 +40,12 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
             _ => bail!("--photos takes NAME=DIR, not `{value}`"),
         })
         .collect::<Result<Vec<_>>>()?;
+    let bytes =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    // The photos' faces are cut as the model learned them.
+    let scale = genderlens::Classifier::from_safetensors(&bytes)
+        .with_context(|| format!("loading {}", args.model.display()))?
+        .crop_scale();
     let files = FileList::scan(&args.data)?;
     let crops = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
     let mut validation = vec![("crops".to_string(), crops)];
@@ -48,9 +54,9 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let mut aged = (FaceCache::default(), vec![]);
     for (name, dir) in photos {
         let bar = indicatif::ProgressBar::hidden();
-        let train = detect_faces(FileList::scan(&dir.join("Training"))?, &bar);
+        let train = detect_faces(FileList::scan(&dir.join("Training"))?, scale, &bar);
         add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
-        let val = detect_faces(FileList::scan(&dir.join("Validation"))?, &bar);
+        let val = detect_faces(FileList::scan(&dir.join("Validation"))?, scale, &bar);
         validation.push((name, val.crops));
         val_files.push(Some(val.files));
     }

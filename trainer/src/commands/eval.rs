@@ -172,7 +172,11 @@ fn detect_mode_flipped<'a>(
     model: &ModelArg,
 ) -> Result<(Metrics, usize, usize, Vec<Judged<'a>>)> {
     let classifier = model.classifier()?;
-    let detected = detect_faces(files.clone(), &indicatif::ProgressBar::hidden());
+    let detected = detect_faces(
+        files.clone(),
+        classifier.crop_scale(),
+        &indicatif::ProgressBar::hidden(),
+    );
     let mut p_males = vec![None; files.files.len()];
     let flipped = cache_p_male(&classifier, &detected.crops, true)?;
     for (&i, p) in detected.image_of_crop.iter().zip(flipped) {

@@ -2,6 +2,7 @@
 //! crop, so the faces a model trains on and the faces it meets cannot differ.
 
 use crate::data::folders::{FaceCache, FileList};
+use genderlens::crop::CropScale;
 use genderlens::decode::decode_image;
 use genderlens::Pipeline;
 use rayon::prelude::*;
@@ -14,15 +15,23 @@ pub struct DetectedFaces {
     pub crops: FaceCache,
 }
 
-/// Runs the product's detector on every image and keeps the most confident face's crop,
-/// exactly as `analyze` would classify it. Only the detector is used: the crops do not
-/// depend on the classifier.
-pub fn detect_faces(files: FileList, progress: &indicatif::ProgressBar) -> DetectedFaces {
+/// Runs the product's detector on every image and keeps the most confident face's crop at
+/// `scale`, exactly as `analyze` would classify it for a model of that crop scale. Only the
+/// detector is used: the crops do not depend on the classifier.
+pub fn detect_faces(
+    files: FileList,
+    scale: CropScale,
+    progress: &indicatif::ProgressBar,
+) -> DetectedFaces {
     let crops: Vec<Option<image::RgbImage>> = files
         .files
         .par_iter()
         .map_init(
-            || Pipeline::embedded().expect("the embedded classifier loads"),
+            || {
+                Pipeline::embedded()
+                    .expect("the embedded classifier loads")
+                    .cropping_at(scale)
+            },
             |pipeline, (path, _)| {
                 let crop = std::fs::read(path)
                     .ok()

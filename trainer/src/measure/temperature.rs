@@ -6,7 +6,7 @@
 use crate::data::folders::FaceCache;
 use crate::measure::logits::cache_logits;
 use crate::measure::metrics::class_of;
-use crate::model_file::write_atomically;
+use crate::model_file::edit_weights_file;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use genderlens::calibration::{p_male, verdict, UNCERTAIN_BELOW};
@@ -76,26 +76,25 @@ pub fn calibrate_weights(
 /// an age probe it had is dropped when `temperatures` has none.
 pub fn write_temperatures(path: &Path, temperatures: &Temperatures) -> Result<()> {
     let device = Device::Cpu;
-    let mut tensors = candle_core::safetensors::load(path, &device)?;
     let scalar = |v: f32| Tensor::new(&[v], &device);
-    tensors.insert(TEMPERATURE_TENSOR.into(), scalar(temperatures.base)?);
-    for name in [
-        CHILD_TEMPERATURE_TENSOR,
-        CHILD_WEIGHT_TENSOR,
-        CHILD_BIAS_TENSOR,
-    ] {
-        tensors.remove(name);
-    }
-    if let Some(probe) = &temperatures.child {
-        tensors.insert(CHILD_TEMPERATURE_TENSOR.into(), scalar(probe.temperature)?);
-        tensors.insert(CHILD_BIAS_TENSOR.into(), scalar(probe.bias)?);
-        tensors.insert(
-            CHILD_WEIGHT_TENSOR.into(),
-            Tensor::new(probe.weight.as_slice(), &device)?,
-        );
-    }
-    write_atomically(path, |tmp| {
-        Ok(candle_core::safetensors::save(&tensors, tmp)?)
+    edit_weights_file(path, |tensors| {
+        tensors.insert(TEMPERATURE_TENSOR.into(), scalar(temperatures.base)?);
+        for name in [
+            CHILD_TEMPERATURE_TENSOR,
+            CHILD_WEIGHT_TENSOR,
+            CHILD_BIAS_TENSOR,
+        ] {
+            tensors.remove(name);
+        }
+        if let Some(probe) = &temperatures.child {
+            tensors.insert(CHILD_TEMPERATURE_TENSOR.into(), scalar(probe.temperature)?);
+            tensors.insert(CHILD_BIAS_TENSOR.into(), scalar(probe.bias)?);
+            tensors.insert(
+                CHILD_WEIGHT_TENSOR.into(),
+                Tensor::new(probe.weight.as_slice(), &device)?,
+            );
+        }
+        Ok(())
     })
 }
 

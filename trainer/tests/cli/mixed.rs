@@ -115,6 +115,8 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
             "0-15=3",
             "--age-weight",
             "0.5",
+            "--crop-scale",
+            "1.3",
         ],
     ));
     assert_success(&output);
@@ -178,6 +180,10 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
     let tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu).unwrap();
     assert!(tensors.keys().all(|name| !name.starts_with("age_head")));
     assert!(tensors.contains_key("head.weight"));
+    // The photos were cropped wider, and the product will crop them so.
+    assert_eq!(report["settings"]["crop_scale"], 1.3);
+    let scale = tensors["crop.scale"].to_vec1::<f32>().unwrap();
+    assert_eq!(scale, [1.3]);
 }
 
 #[test]
@@ -195,6 +201,25 @@ fn the_age_target_needs_file_names_that_give_ages() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("no training file name gives an age"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_crop_scale_outside_what_makes_a_face_crop_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let crops = dir.path().join("crops");
+    synthetic::kaggle_layout(&crops, 4, 2);
+    let output = run_genderlens(&train_args(
+        &crops,
+        &dir.path().join("out"),
+        "x",
+        &["--crop-scale", "5"],
+    ));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--crop-scale: a crop scale of 5"),
         "{stderr}"
     );
 }

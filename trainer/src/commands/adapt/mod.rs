@@ -115,7 +115,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         &Device::Cpu,
     )?)?;
 
-    let target = detect_faces(files, &ProgressBar::hidden());
+    let target = detect_faces(files, base.crop_scale(), &ProgressBar::hidden());
     println!(
         "{}: {} images, faces found in {}",
         args.dir.display(),

@@ -1,6 +1,7 @@
 //! The settings of `genderlens train`, also stored in its checkpoints.
 
 use anyhow::{bail, Result};
+use genderlens::crop::CropScale;
 use genderlens::model::STAGE_CHANNELS;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -33,6 +34,12 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub age_weight: f64,
+    /// How much of the head around each detected face the photos' crops take, as a multiple
+    /// of the tight, Kaggle-like crop (1); stored with the model, so the product crops the
+    /// same. Crop folders (--data) are read as they are.
+    #[arg(long, default_value_t = 1.0)]
+    #[serde(default = "tight_crops")]
+    pub crop_scale: f32,
     /// Where the model (<name>.safetensors + <name>.json) is written.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
@@ -94,6 +101,11 @@ pub struct TrainArgs {
     pub stop_after_batches: Option<usize>,
 }
 
+/// Checkpoints written before `--crop-scale` existed cropped faces tightly.
+fn tight_crops() -> f32 {
+    CropScale::TIGHT.0
+}
+
 /// Checkpoints written before small-face epochs existed trained at full size throughout.
 fn no_low_res_epochs() -> Option<usize> {
     Some(0)
@@ -109,6 +121,11 @@ fn default_channels() -> Vec<usize> {
 }
 
 impl TrainArgs {
+    /// `--crop-scale`, checked.
+    pub fn crop_scale(&self) -> Result<CropScale> {
+        CropScale::checked(self.crop_scale).map_err(|e| anyhow::anyhow!("--crop-scale: {e}"))
+    }
+
     /// `--channels` as the network takes it: four positive widths.
     pub fn stage_channels(&self) -> Result<[usize; 4]> {
         match <[usize; 4]>::try_from(self.channels.as_slice()) {
