@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
+use genderlens::crop::{CropScale, CROP_SCALE_TENSOR};
 use genderlens::model::INPUT_SIZE;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -64,6 +65,16 @@ pub fn edit_weights_file(
     edit(&mut tensors)?;
     write_atomically(path, |tmp| {
         Ok(candle_core::safetensors::save(&tensors, tmp)?)
+    })
+}
+
+/// Stores the crop scale the model learned with beside its weights, in f32: the product
+/// must cut exactly these crops.
+pub fn write_crop_scale(path: &Path, scale: CropScale) -> Result<()> {
+    edit_weights_file(path, |tensors| {
+        let value = Tensor::new(&[scale.0], &candle_core::Device::Cpu)?;
+        tensors.insert(CROP_SCALE_TENSOR.into(), value);
+        Ok(())
     })
 }
 

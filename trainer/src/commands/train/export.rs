@@ -19,13 +19,10 @@ use crate::measure::temperature::{
     calibrate_weights, expected_calibration_error, mean_nll, print_summary, CalibrationReport,
     ECE_BINS,
 };
-use crate::model_file::{
-    edit_weights_file, save_compact, write_atomically, EpochRecord, STORED_AS,
-};
+use crate::model_file::{save_compact, write_atomically, write_crop_scale, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::Tensor;
 use genderlens::classifier::Output;
-use genderlens::crop::CROP_SCALE_TENSOR;
 use genderlens::model::{AGE_HEAD, INPUT_SIZE};
 use genderlens::Classifier;
 use serde::Serialize;
@@ -108,12 +105,7 @@ pub fn export_model(
         .map(|(name, tensor)| (name.clone(), tensor.clone()))
         .collect();
     save_compact(&model_path, &weights)?;
-    // Stored in f32 beside the compacted weights: the product must cut exactly these crops.
-    edit_weights_file(&model_path, |tensors| {
-        let scale = Tensor::new(&[args.crop_scale()?.0], &candle_core::Device::Cpu)?;
-        tensors.insert(CROP_SCALE_TENSOR.into(), scale);
-        Ok(())
-    })?;
+    write_crop_scale(&model_path, args.crop_scale()?)?;
     let mut union = FaceCache::default();
     for source in sources {
         union.append(&source.val.faces);
