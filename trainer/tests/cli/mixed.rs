@@ -186,19 +186,19 @@ fn prepared_photos_train_with_their_share_and_are_validated_end_to_end() {
     assert_eq!(scale, [1.3]);
 }
 
-#[test]
-fn the_age_target_needs_file_names_that_give_ages() {
+/// `train` on a tiny crops folder with `extra`, which must fail: its standard error.
+fn refused_training(extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let crops = dir.path().join("crops");
     synthetic::kaggle_layout(&crops, 4, 2);
-    let output = run_genderlens(&train_args(
-        &crops,
-        &dir.path().join("out"),
-        "x",
-        &["--age-weight", "0.5"],
-    ));
+    let output = run_genderlens(&train_args(&crops, &dir.path().join("out"), "x", extra));
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_age_target_needs_file_names_that_give_ages() {
+    let stderr = refused_training(&["--age-weight", "0.5"]);
     assert!(
         stderr.contains("no training file name gives an age"),
         "{stderr}"
@@ -207,17 +207,7 @@ fn the_age_target_needs_file_names_that_give_ages() {
 
 #[test]
 fn a_crop_scale_outside_what_makes_a_face_crop_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let crops = dir.path().join("crops");
-    synthetic::kaggle_layout(&crops, 4, 2);
-    let output = run_genderlens(&train_args(
-        &crops,
-        &dir.path().join("out"),
-        "x",
-        &["--crop-scale", "5"],
-    ));
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_training(&["--crop-scale", "5"]);
     assert!(
         stderr.contains("--crop-scale: a crop scale of 5"),
         "{stderr}"
