@@ -6,7 +6,7 @@
 //! as it learned them; a model may ask for more of the head around them ([`CropScale`]).
 
 use crate::detect::FaceBox;
-use crate::inference::floats;
+use crate::inference::optional_scalar;
 use crate::preprocess::resize_to_input;
 use image::RgbImage;
 use safetensors::SafeTensors;
@@ -30,13 +30,7 @@ impl CropScale {
 
     /// As stored beside the weights; a file without it was trained on tight crops.
     pub(crate) fn from_tensors(file: &SafeTensors) -> Result<Self, String> {
-        let Ok(view) = file.tensor(CROP_SCALE_TENSOR) else {
-            return Ok(Self::TIGHT);
-        };
-        let scale = *floats(&view, CROP_SCALE_TENSOR)?
-            .first()
-            .ok_or_else(|| format!("`{CROP_SCALE_TENSOR}` is empty"))?;
-        Self::checked(scale)
+        optional_scalar(file, CROP_SCALE_TENSOR)?.map_or(Ok(Self::TIGHT), Self::checked)
     }
 
     /// A scale that crops something sensible: from half to three times the tight crop.

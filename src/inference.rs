@@ -176,6 +176,19 @@ pub(crate) fn floats(view: &TensorView, name: &str) -> Result<Vec<f32>, String> 
     }
 }
 
+/// The first value of the optional scalar tensor `name` (settings stored beside the weights:
+/// temperatures, crop scale); `None` when the file has none.
+pub(crate) fn optional_scalar(file: &SafeTensors, name: &str) -> Result<Option<f32>, String> {
+    let Ok(view) = file.tensor(name) else {
+        return Ok(None);
+    };
+    let value = floats(&view, name)?
+        .first()
+        .copied()
+        .ok_or_else(|| format!("`{name}` is empty"))?;
+    Ok(Some(value))
+}
+
 /// The f32 values of tensor `name`, which must have exactly `shape`.
 pub(crate) fn floats_of_shape(
     file: &SafeTensors,

@@ -7,7 +7,7 @@
 //! of the network's own features (no second network), fitted by the trainer on photos whose
 //! file names give the age.
 
-use crate::inference::{floats, floats_of_shape};
+use crate::inference::{floats_of_shape, optional_scalar};
 use safetensors::SafeTensors;
 
 /// The temperature of every face (of adults' faces when the model has an age probe).
@@ -72,16 +72,12 @@ impl Temperatures {
     /// must come whole, with `feature_width` weights, and every temperature be positive.
     pub(crate) fn from_tensors(file: &SafeTensors, feature_width: usize) -> Result<Self, String> {
         let scalar = |name: &str| -> Result<Option<f32>, String> {
-            let Ok(view) = file.tensor(name) else {
-                return Ok(None);
-            };
-            let value = *floats(&view, name)?
-                .first()
-                .ok_or_else(|| format!("`{name}` is empty"))?;
-            if !(value.is_finite() && value > 0.0) {
-                return Err(format!("`{name}` is {value}, not a positive number"));
+            match optional_scalar(file, name)? {
+                Some(value) if !(value.is_finite() && value > 0.0) => {
+                    Err(format!("`{name}` is {value}, not a positive number"))
+                }
+                value => Ok(value),
             }
-            Ok(Some(value))
         };
         let base = scalar(TEMPERATURE_TENSOR)?.unwrap_or(1.0);
         let child = match scalar(CHILD_TEMPERATURE_TENSOR)? {
