@@ -5,7 +5,9 @@
 use crate::data::detected::detect_faces;
 use crate::data::folders::{FaceCache, FileList};
 use crate::measure::age_calibration::{add_aged_faces, calibrate_by_age, print_age_summary};
+use crate::measure::ece::CalibrationError;
 use crate::measure::end_to_end::end_to_end;
+use crate::measure::logits::cache_p_male;
 use crate::measure::temperature::{calibrate_weights, print_summary};
 use crate::model_file::update_model_json;
 use anyhow::{bail, Context, Result};
@@ -81,23 +83,21 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
         print_age_summary(&age_report);
         Some(age_report)
     };
-    // What `train` reported of each source depends on the temperatures: measured again (the
-    // crops' calibration error is already known, from the fits above).
-    let crops_ece = match &age_report {
-        Some(age) => age.stored_ece()[0].1,
-        None => report.ece_after,
-    };
+    // What `train` reported of each source depends on the temperatures: measured again.
+    let calibrated = genderlens::Classifier::from_safetensors(&std::fs::read(&args.model)?)?;
     let mut remeasured = vec![];
-    for ((name, _), files) in validation.iter().zip(&val_files) {
+    for ((name, cache), files) in validation.iter().zip(&val_files) {
         let result = match files {
-            None => serde_json::json!({ "ece": crops_ece }),
+            None => {
+                let p_male = cache_p_male(&calibrated, cache, false)?;
+                serde_json::to_value(CalibrationError::of(&p_male, &cache.labels))?
+            }
             Some(files) => {
                 let measured = end_to_end(files, &args.model)?;
-                serde_json::json!({
-                    "validation": measured.metrics,
-                    "ece": measured.ece,
-                    "groups": measured.groups,
-                })
+                let mut result = serde_json::to_value(measured.calibration)?;
+                result["validation"] = serde_json::to_value(measured.metrics)?;
+                result["groups"] = serde_json::to_value(measured.groups)?;
+                result
             }
         };
         remeasured.push((name.clone(), result));

@@ -2,9 +2,9 @@
 //! (`DIR/female`, `DIR/male`), broken down by sex, race and age band for the model card.
 
 use crate::data::folders::FileList;
-use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
+use crate::measure::ece::{CalibrationError, ECE_BINS};
+use crate::measure::groups::{faces_calibration_error, group_rows, print_table, GroupRow};
 use crate::measure::outcome::analyze_all;
-use crate::measure::temperature::ECE_BINS;
 use crate::model_arg::ModelArg;
 use anyhow::Result;
 use serde::Serialize;
@@ -24,8 +24,9 @@ pub struct ReportArgs {
 #[derive(Serialize)]
 struct Report {
     dir: String,
-    /// Expected calibration error of the detected faces' probabilities.
-    ece: f64,
+    /// Of the detected faces' probabilities.
+    #[serde(flatten)]
+    calibration: CalibrationError,
     rows: Vec<GroupRow>,
 }
 
@@ -33,17 +34,17 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let files = FileList::scan(&args.dir)?;
     let outcomes = analyze_all(&files, &args.model)?;
     let rows = group_rows(&files, &outcomes);
-    let ece = faces_ece(&files, &outcomes);
+    let calibration = faces_calibration_error(&files, &outcomes);
 
     print_table(&rows);
     println!(
-        "\nExpected calibration error of the detected faces: {:.2} % ({ECE_BINS} bins).",
-        100.0 * ece
+        "\nCalibration of the detected faces ({ECE_BINS} bins): {calibration}; the floor is what \
+         a perfectly calibrated model shows on as many faces by chance."
     );
     if args.json {
         let report = Report {
             dir: args.dir.display().to_string(),
-            ece,
+            calibration,
             rows,
         };
         println!("{}", serde_json::to_string(&report)?);

@@ -4,10 +4,10 @@
 //! together on the validation faces, each source weighing the same.
 
 use crate::data::folders::{FaceCache, FileList};
+use crate::measure::ece::{expected_calibration_error, ECE_BINS};
 use crate::measure::groups::age_and_race;
 use crate::measure::temperature::{
-    expected_calibration_error, face_nll, golden_section, write_temperatures, ECE_BINS,
-    LOG_TEMPERATURE_RANGE,
+    face_nll, golden_section, write_temperatures, LOG_TEMPERATURE_RANGE,
 };
 use anyhow::{Context, Result};
 use genderlens::calibration::p_male;
@@ -32,17 +32,6 @@ pub struct AgeCalibrationReport {
     pub ece_by_age: Vec<(String, f64)>,
     /// Stored only when it lowers the largest of the sources' errors.
     pub stored: bool,
-}
-
-impl AgeCalibrationReport {
-    /// Each source's calibration error with the temperatures the weights now carry.
-    pub fn stored_ece(&self) -> &[(String, f64)] {
-        if self.stored {
-            &self.ece_by_age
-        } else {
-            &self.ece_single
-        }
-    }
 }
 
 /// Labelled features for the probe: `child[i]` is whether face `i` is under 16.

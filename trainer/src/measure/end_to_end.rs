@@ -2,7 +2,8 @@
 //! photo without a face counting as wrong; overall, calibration error, and by group.
 
 use crate::data::folders::FileList;
-use crate::measure::groups::{faces_ece, group_rows, GroupRow};
+use crate::measure::ece::CalibrationError;
+use crate::measure::groups::{faces_calibration_error, group_rows, GroupRow};
 use crate::measure::metrics::Metrics;
 use crate::measure::outcome::analyze_all;
 use crate::model_arg::ModelArg;
@@ -11,7 +12,7 @@ use std::path::Path;
 
 pub struct EndToEnd {
     pub metrics: Metrics,
-    pub ece: f64,
+    pub calibration: CalibrationError,
     pub groups: Vec<GroupRow>,
 }
 
@@ -28,7 +29,7 @@ pub fn end_to_end(files: &FileList, model_path: &Path) -> Result<EndToEnd> {
         .collect();
     Ok(EndToEnd {
         metrics: Metrics::from_predictions(&truth, &predicted),
-        ece: faces_ece(files, &outcomes),
+        calibration: faces_calibration_error(files, &outcomes),
         groups: group_rows(files, &outcomes),
     })
 }

@@ -4,9 +4,9 @@
 //! files named otherwise count in the "unknown" rows.
 
 use crate::data::folders::FileList;
+use crate::measure::ece::CalibrationError;
 use crate::measure::metrics::class_of;
 use crate::measure::outcome::Outcome;
-use crate::measure::temperature::{expected_calibration_error, ECE_BINS};
 use genderlens::calibration::UNCERTAIN;
 use genderlens::model::CLASSES;
 use serde::Serialize;
@@ -186,8 +186,8 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
     rows
 }
 
-/// Expected calibration error of the probabilities of the images where a face was found.
-pub fn faces_ece(files: &FileList, outcomes: &[Outcome]) -> f64 {
+/// Calibration error of the probabilities of the images where a face was found.
+pub fn faces_calibration_error(files: &FileList, outcomes: &[Outcome]) -> CalibrationError {
     let (p_male, truth): (Vec<f32>, Vec<u32>) = outcomes
         .iter()
         .zip(&files.files)
@@ -196,7 +196,7 @@ pub fn faces_ece(files: &FileList, outcomes: &[Outcome]) -> f64 {
             _ => None,
         })
         .unzip();
-    expected_calibration_error(&p_male, &truth, ECE_BINS)
+    CalibrationError::of(&p_male, &truth)
 }
 
 /// The rows as a Markdown table (the model card's format).

@@ -2,6 +2,7 @@
 //! calibration error, the pipeline's outcome per labelled image, tables by group.
 
 pub mod age_calibration;
+pub mod ece;
 pub mod end_to_end;
 pub mod groups;
 pub mod logits;

@@ -4,6 +4,7 @@
 //! that measures how well it worked.
 
 use crate::data::folders::FaceCache;
+use crate::measure::ece::{expected_calibration_error, ECE_BINS};
 use crate::measure::logits::cache_logits;
 use crate::measure::metrics::class_of;
 use crate::model_file::edit_weights_file;
@@ -17,9 +18,6 @@ use genderlens::temperature::{
 use genderlens::Classifier;
 use serde::Serialize;
 use std::path::Path;
-
-/// Equal-width confidence bins for the expected calibration error (the usual choice).
-pub const ECE_BINS: usize = 15;
 
 /// What calibration changed, as stored in the model JSON.
 #[derive(Clone, Debug, Serialize)]
@@ -175,27 +173,6 @@ pub fn golden_section(lo: f64, hi: f64, cost: impl Fn(f64) -> f64) -> f64 {
     (lo + hi) / 2.0
 }
 
-/// Expected calibration error of the predicted class's probability: the image-weighted mean,
-/// over equal-width confidence bins, of |accuracy − mean confidence|.
-pub fn expected_calibration_error(p_male: &[f32], labels: &[u32], bins: usize) -> f64 {
-    let mut count = vec![0usize; bins];
-    let mut correct = vec![0usize; bins];
-    let mut confidence = vec![0f64; bins];
-    for (&p, &label) in p_male.iter().zip(labels) {
-        let predicted = class_of(p);
-        let conf = f64::from(if predicted == 1 { p } else { 1.0 - p });
-        let bin = ((conf * bins as f64) as usize).min(bins - 1);
-        count[bin] += 1;
-        correct[bin] += usize::from(predicted == label);
-        confidence[bin] += conf;
-    }
-    let n = p_male.len().max(1) as f64;
-    (0..bins)
-        .filter(|&b| count[b] > 0)
-        .map(|b| (correct[b] as f64 - confidence[b]).abs() / n)
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,13 +204,5 @@ mod tests {
         assert!(report.nll_after < report.nll_before);
         assert!(report.ece_after < 0.01, "{report:?}");
         assert!(report.ece_before > 0.05, "{report:?}");
-    }
-
-    #[test]
-    fn ece_of_a_known_case() {
-        // Two images at confidence 0.9 (one right), two at 0.6 (both right):
-        // bin errors |1 − 1.8| + |2 − 1.2| over 4 images = 0.4.
-        let ece = expected_calibration_error(&[0.9, 0.9, 0.4, 0.6], &[1, 0, 0, 1], 10);
-        assert!((ece - 0.4).abs() < 1e-6, "{ece}");
     }
 }

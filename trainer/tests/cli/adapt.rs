@@ -92,6 +92,10 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
         assert!(cv[side]["accuracy"].as_f64().unwrap() <= found as f64 / 25.0);
     }
     assert_eq!(cv["groups"][0]["images"], 25);
+    // Every fold ran: the out-of-fold calibration error is measured, beside its floor.
+    for key in ["ece", "ece_floor"] {
+        assert!((0.0..=1.0).contains(&cv[key].as_f64().unwrap()), "{cv}");
+    }
     assert_eq!(cv["fold_offsets"].as_array().unwrap().len(), 3);
     assert_eq!(cv["balance_applied"], true);
     let adaptation = &report["adaptation"];

@@ -28,7 +28,8 @@ use crate::data::detected::{detect_faces, DetectedFaces};
 use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
 use crate::digest::fnv1a;
-use crate::measure::groups::{faces_ece, group_rows, print_table, GroupRow};
+use crate::measure::ece::CalibrationError;
+use crate::measure::groups::{faces_calibration_error, group_rows, print_table, GroupRow};
 use crate::measure::logits::{cache_logits, metrics_and_loss};
 use crate::measure::metrics::Metrics;
 use crate::measure::temperature::{calibrate_weights, print_summary};
@@ -85,8 +86,9 @@ struct CrossValidation {
     balance_applied: bool,
     /// By sex, race and age band, as the exported model decides (its temperature).
     groups: Vec<GroupRow>,
-    /// Expected calibration error of the out-of-fold probabilities (detected faces).
-    ece: f64,
+    /// Calibration error of the out-of-fold probabilities (detected faces; every fold run).
+    #[serde(flatten)]
+    calibration: Option<CalibrationError>,
     seconds: f64,
 }
 
@@ -245,13 +247,14 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     };
     let outcomes = outcomes(&target, exported_logits, calibration.temperature);
     // By group only when every image has its out-of-fold prediction.
-    let (groups, ece) = if all_folds {
+    let (groups, out_of_fold_calibration) = if all_folds {
         let groups = group_rows(&target.files, &outcomes);
         println!("out of fold, by group:");
         print_table(&groups);
-        (groups, faces_ece(&target.files, &outcomes))
+        let calibration_error = faces_calibration_error(&target.files, &outcomes);
+        (groups, Some(calibration_error))
     } else {
-        (vec![], f64::NAN)
+        (vec![], None)
     };
     let cross_validation = CrossValidation {
         dir: args.dir.display().to_string(),
@@ -265,7 +268,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         fold_offsets,
         balance_applied: args.balance,
         groups,
-        ece,
+        calibration: out_of_fold_calibration,
         seconds: cv_seconds,
     };
     let adaptation = serde_json::json!({

@@ -11,14 +11,12 @@ use crate::data::folders::FaceCache;
 use crate::measure::age_calibration::{
     add_aged_faces, calibrate_by_age, print_age_summary, AgeCalibrationReport,
 };
+use crate::measure::ece::CalibrationError;
 use crate::measure::end_to_end::end_to_end;
 use crate::measure::groups::{print_table, GroupRow};
 use crate::measure::logits::cache_outputs;
 use crate::measure::metrics::{class_of, Metrics};
-use crate::measure::temperature::{
-    calibrate_weights, expected_calibration_error, mean_nll, print_summary, CalibrationReport,
-    ECE_BINS,
-};
+use crate::measure::temperature::{calibrate_weights, mean_nll, print_summary, CalibrationReport};
 use crate::model_file::{save_compact, write_atomically, write_crop_scale, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::Tensor;
@@ -75,8 +73,9 @@ pub struct SourceReport {
     /// Crops: each validation crop classified. Photos: each validation photo end to end
     /// (detect, crop, classify), a photo without a face counting as wrong.
     pub validation: Metrics,
-    /// Expected calibration error of its validation faces at the stored temperature.
-    pub ece: f64,
+    /// Of its validation faces at the stored temperatures.
+    #[serde(flatten)]
+    pub calibration: CalibrationError,
     /// Photos: by sex, race and age band (as far as the file names tell).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupRow>,
@@ -201,7 +200,7 @@ fn age_aware(
 fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result<SourceReport> {
     // One pass over the crops gives metrics, loss and calibration error; photos are measured
     // end to end instead, through the product's own pipeline.
-    let (validation, loss, ece, groups) = match source.framing {
+    let (validation, loss, calibration, groups) = match source.framing {
         Framing::Crops => {
             let faces = &source.val.faces;
             let outputs = cache_outputs(net, faces)?;
@@ -211,7 +210,7 @@ fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result
             (
                 Metrics::from_predictions(&faces.labels, &predicted),
                 mean_nll(&logits, &faces.labels, 1.0),
-                expected_calibration_error(&probabilities, &faces.labels, ECE_BINS),
+                CalibrationError::of(&probabilities, &faces.labels),
                 vec![],
             )
         }
@@ -219,17 +218,21 @@ fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result
             let measured = end_to_end(&source.val.files, model_path)?;
             println!("{} validation, end to end, by group:", source.name);
             print_table(&measured.groups);
-            (measured.metrics, f64::NAN, measured.ece, measured.groups)
+            (
+                measured.metrics,
+                f64::NAN,
+                measured.calibration,
+                measured.groups,
+            )
         }
     };
     println!(
-        "{}: validation accuracy {:.2}% (female {:.2}%, male {:.2}%) on {} images, ECE {:.2}%",
+        "{}: validation accuracy {:.2}% (female {:.2}%, male {:.2}%) on {} images, {calibration}",
         source.name,
         100.0 * validation.accuracy,
         100.0 * validation.accuracy_female,
         100.0 * validation.accuracy_male,
         validation.images,
-        100.0 * ece
     );
     // Crops are missed only when unreadable; photos also when no face is found.
     let missed = match source.framing {
@@ -257,7 +260,7 @@ fn source_report(source: &Source, net: &Classifier, model_path: &Path) -> Result
             "prepared": source.prepared,
         }),
         validation,
-        ece,
+        calibration,
         groups,
         loss,
     })
