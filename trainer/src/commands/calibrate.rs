@@ -84,7 +84,9 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
         Some(age_report)
     };
     // What `train` reported of each source depends on the temperatures: measured again.
-    let calibrated = genderlens::Classifier::from_safetensors(&std::fs::read(&args.model)?)?;
+    let stored =
+        std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
+    let calibrated = genderlens::Classifier::from_safetensors(&stored)?;
     let mut remeasured = vec![];
     for ((name, cache), files) in validation.iter().zip(&val_files) {
         let result = match files {
