@@ -124,3 +124,46 @@ pub fn save_compact(path: &Path, weights: &HashMap<String, Tensor>) -> Result<()
         Ok(candle_core::safetensors::save(&stored, tmp)?)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model JSON as `train` writes it, after `calibrate` set a temperature of 0.5: keys in
+    /// their written (not alphabetical) order, floats with all their digits.
+    const CALIBRATED: &str = r#"{
+  "name": "m",
+  "commands": [
+    "genderlens train",
+    "genderlens calibrate"
+  ],
+  "history": [
+    {
+      "val_loss": 0.46400707333595115,
+      "seconds": 187.531014929
+    }
+  ],
+  "calibration": {
+    "temperature": 0.5
+  }
+}
+"#;
+
+    #[test]
+    fn a_model_json_rewrite_changes_only_what_was_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let trained = CALIBRATED
+            .replace("0.5\n", "0.6039634\n")
+            .replace(",\n    \"genderlens calibrate\"", "");
+        std::fs::write(&path, &trained).unwrap();
+        let edited = update_model_json(&path, "genderlens calibrate", |json| {
+            json["calibration"]["temperature"] = 0.5.into();
+            Ok(())
+        })
+        .unwrap();
+        assert!(edited);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), CALIBRATED);
+        assert!(!update_model_json(&dir.path().join("none.json"), "x", |_| Ok(())).unwrap());
+    }
+}

@@ -110,7 +110,8 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
         match &age_report {
             Some(age) => json["age_calibration"] = serde_json::to_value(age)?,
             None => {
-                json.as_object_mut().map(|o| o.remove("age_calibration"));
+                json.as_object_mut()
+                    .map(|o| o.shift_remove("age_calibration"));
             }
         }
         if let Some(sources) = json["sources"].as_array_mut() {
