@@ -72,12 +72,18 @@ pub fn ece_floor(p_male: &[f32], bins: usize) -> f64 {
     let mut labels = vec![0u32; p_male.len()];
     let mut total = 0.0;
     for _ in 0..FLOOR_DRAWS {
-        for (label, &p) in labels.iter_mut().zip(p_male) {
-            *label = u32::from(rng.random::<f32>() < p);
-        }
+        draw_labels(p_male, &mut rng, &mut labels);
         total += expected_calibration_error(p_male, &labels, bins);
     }
     total / FLOOR_DRAWS as f64
+}
+
+/// Labels as a perfectly calibrated model's faces would have them: face i male with
+/// probability `p_male[i]`.
+fn draw_labels(p_male: &[f32], rng: &mut StdRng, labels: &mut [u32]) {
+    for (label, &p) in labels.iter_mut().zip(p_male) {
+        *label = u32::from(rng.random::<f32>() < p);
+    }
 }
 
 #[cfg(test)]
@@ -114,11 +120,8 @@ mod tests {
     #[test]
     fn a_calibrated_model_sits_at_its_floor_and_an_overconfident_one_above() {
         let p = spread(4000);
-        let mut rng = StdRng::seed_from_u64(7);
-        let drawn: Vec<u32> = p
-            .iter()
-            .map(|&p| u32::from(rng.random::<f32>() < p))
-            .collect();
+        let mut drawn = vec![0; p.len()];
+        draw_labels(&p, &mut StdRng::seed_from_u64(7), &mut drawn);
         // Labels drawn in the stated proportions: calibrated by construction.
         let calibrated = CalibrationError::of(&p, &drawn);
         assert!(
