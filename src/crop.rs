@@ -1,9 +1,10 @@
 //! Detector box → face crop framed like the training images.
 //!
-//! Measured on the Kaggle validation crops (rustface run on padded copies): relative to the
-//! detector's square box of side `s`, a training crop is centred on the box, `0.85 s` wide
-//! and `1.09 s` tall. Cropping detector boxes the same way shows the classifier faces framed
-//! as it learned them; a model may ask for more of the head around them ([`CropScale`]).
+//! Measured on the Kaggle training crops (the detector run on copies inside a grey border;
+//! `tests/crop_framing.rs` measures it again): relative to the detector's box of height
+//! `h`, a training crop is `0.77 h` wide and `1.00 h` tall, its centre `0.026 h` above the
+//! box's. Cropping detector boxes the same way shows the classifier faces framed as it
+//! learned them; a model may ask for more of the head around them ([`CropScale`]).
 
 use crate::detect::FaceBox;
 use crate::inference::optional_scalar;
@@ -11,9 +12,11 @@ use crate::preprocess::resize_to_input;
 use image::RgbImage;
 use safetensors::SafeTensors;
 
-/// Crop width and height as multiples of the detector box side, at [`CropScale::TIGHT`].
-pub const CROP_WIDTH_PER_BOX: f32 = 0.85;
-pub const CROP_HEIGHT_PER_BOX: f32 = 1.09;
+/// Crop width and height as multiples of the detector box's height, at [`CropScale::TIGHT`].
+pub const CROP_WIDTH_PER_BOX: f32 = 0.77;
+pub const CROP_HEIGHT_PER_BOX: f32 = 1.00;
+/// How far the crop's centre lies below the box's, in box heights (above: negative).
+pub const CROP_CENTRE_BELOW_BOX: f32 = -0.026;
 
 /// How much of the head around a detected face the classifier sees: the crop's sides as a
 /// multiple of the tight, Kaggle-like crop. A model learns one framing, so it is stored
@@ -48,8 +51,11 @@ impl CropScale {
 /// The crop region (x, y, width, height) for a detected face; it may extend past the image
 /// borders.
 pub fn crop_region(face: &FaceBox, scale: CropScale) -> (f32, f32, f32, f32) {
-    let side = face.width.max(face.height) * scale.0;
-    let (cx, cy) = (face.x + face.width / 2.0, face.y + face.height / 2.0);
+    let side = face.height * scale.0;
+    let (cx, cy) = (
+        face.x + face.width / 2.0,
+        face.y + face.height * (0.5 + CROP_CENTRE_BELOW_BOX),
+    );
     let (w, h) = (side * CROP_WIDTH_PER_BOX, side * CROP_HEIGHT_PER_BOX);
     (cx - w / 2.0, cy - h / 2.0, w, h)
 }
@@ -64,7 +70,7 @@ pub fn crop_face(image: &RgbImage, face: &FaceBox, scale: CropScale) -> RgbImage
     let clamp = |v: i64, max: u32| v.clamp(0, max as i64 - 1) as usize;
     let mut crop = RgbImage::new(cw, ch);
     let source_row = 3 * width as usize;
-    // A call per row: see "Tier-up" in the detector's lib.rs.
+    // A call per row: see "Tier-up" in docs/design.md.
     for (cy, out) in crop.chunks_exact_mut(3 * cw as usize).enumerate() {
         let y = clamp(y0 + cy as i64, height);
         let row = &image.as_raw()[y * source_row..][..source_row];
@@ -109,6 +115,7 @@ mod tests {
                 width: side,
                 height: side,
                 score: 1.0,
+                landmarks: [[0.0; 2]; 5],
             };
             let (rx, ry, rw, rh) = crop_region(&face, scale);
             let (cw, ch) = (rw.round().max(1.0) as u32, rh.round().max(1.0) as u32);
@@ -134,6 +141,7 @@ mod tests {
             width: 40.0,
             height: 40.0,
             score: 1.0,
+            landmarks: [[0.0; 2]; 5],
         };
         let (x, y, w, h) = crop_region(&face, CropScale::TIGHT);
         let (wx, wy, ww, wh) = crop_region(&face, CropScale(1.5));

@@ -113,7 +113,7 @@ impl InferenceNet {
             channels = stage.scale.len();
             let (oh, ow) = (h / 2, w / 2);
             x = vec![0f32; channels * batch * oh * ow];
-            // A call per channel: see "Tier-up" in the detector's lib.rs.
+            // A call per channel: see "Tier-up" in docs/design.md.
             let per_channel = x
                 .chunks_exact_mut(batch * oh * ow)
                 .zip(y.chunks_exact(batch * h * w));

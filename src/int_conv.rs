@@ -77,8 +77,8 @@ impl IntegerConv3x3 {
         if pixels == 0 {
             return vec![];
         }
-        // Channel by channel, each loop a call of its own (see "Tier-up" in the detector's
-        // lib.rs): the first photo in a browser gets optimised code after a few channels.
+        // Channel by channel, each loop a call of its own (see "Tier-up" in docs/design.md):
+        // the first photo in a browser gets optimised code after a few channels.
         let largest = x
             .chunks_exact(pixels)
             .map(largest_magnitude)
@@ -251,7 +251,7 @@ mod kernel {
     /// CHANNELS output channels × eight pixels: each tap pair's two column rows are
     /// interleaved once and multiplied-added with each channel's packed weight pair.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(never)] // a call per block: see "Tier-up" in the detector's lib.rs
+    #[inline(never)] // a call per block: see "Tier-up" in docs/design.md
     unsafe fn block(op: Operands, sums: &mut [i32], o: usize, n: usize) {
         use std::arch::wasm32::*;
         let mut acc = [[i32x4_splat(0); 2]; CHANNELS];

@@ -1,11 +1,11 @@
-//! GenderLens: face detection (rustface) + gender classification (candle CNN), one pipeline
+//! GenderLens: face detection (YuNet) + gender classification (a small CNN), one pipeline
 //! shared by the trainer, the command line and the browser.
 
 pub mod calibration;
 pub mod classifier;
 pub mod crop;
 pub mod decode;
-pub(crate) mod detect;
+pub mod detect;
 pub(crate) mod error;
 pub mod inference;
 pub mod inspect;
@@ -17,8 +17,6 @@ pub mod pipeline;
 pub mod preprocess;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod quantize;
-#[cfg(test)]
-mod seeta_format;
 pub mod temperature;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

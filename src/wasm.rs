@@ -63,7 +63,7 @@ impl GenderLens {
         MAX_WORKING_SIDE
     }
 
-    /// Faces in RGBA pixels, e.g. a canvas `ImageData`'s `data`.
+    /// Faces in RGBA pixels, e.g. a canvas `ImageData`'s `data` or a video frame's.
     #[wasm_bindgen(js_name = analyzeRgba)]
     pub fn analyze_rgba(
         &mut self,
@@ -72,20 +72,6 @@ impl GenderLens {
         height: u32,
     ) -> Result<JsValue, JsError> {
         on_pixels(rgba, width, height, |image| self.pipeline.analyze(image))
-    }
-
-    /// [`Self::analyze_rgba`] for a video frame: no search for faces under the detector's
-    /// 40 px window, so the frame rate does not drop when nobody is close.
-    #[wasm_bindgen(js_name = analyzeFrame)]
-    pub fn analyze_frame(
-        &mut self,
-        rgba: &[u8],
-        width: u32,
-        height: u32,
-    ) -> Result<JsValue, JsError> {
-        on_pixels(rgba, width, height, |image| {
-            self.pipeline.analyze_frame(image)
-        })
     }
 
     /// Classifies whole RGBA pixels as one face.

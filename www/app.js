@@ -180,7 +180,7 @@ class Camera {
       const pixels = gctx.getImageData(0, 0, w, h).data;
       let analysis;
       try {
-        analysis = await this.inference.call({ op: 'frame', data: pixels.buffer, width: w, height: h }, [pixels.buffer]);
+        analysis = await this.inference.call({ op: 'rgba', data: pixels.buffer, width: w, height: h }, [pixels.buffer]);
       } catch (e) {
         this.stats.textContent = `Camera frame failed: ${e.message}`;
         continue;

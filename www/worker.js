@@ -85,7 +85,6 @@ async function run(msg) {
       return [reply, [reply.picture]];
     }
     case 'rgba': return [lens.analyzeRgba(new Uint8Array(msg.data), msg.width, msg.height), []];
-    case 'frame': return [lens.analyzeFrame(new Uint8Array(msg.data), msg.width, msg.height), []];
     case 'whole-file': return [await classifyWholeFile(msg.file), []];
     default: throw new Error(`unknown request ${msg.op}`);
   }

@@ -21,7 +21,6 @@ impl<'a> Matrix<'a> {
         }
     }
 
-    #[cfg(not(target_arch = "wasm32"))] // training only
     /// The transpose of a row-major (cols × rows) matrix: no copy, only strides.
     pub(crate) fn transposed(data: &'a [f32], rows: usize) -> Self {
         Self {
@@ -55,6 +54,18 @@ pub(crate) fn gemm_into(
     dst_transposed: bool,
     lhs: Matrix,
     rhs: Matrix,
+    mnk: (usize, usize, usize),
+) {
+    gemm_onto(dst, dst_transposed, false, lhs, rhs, mnk)
+}
+
+/// [`gemm_into`] that adds the product to `dst` when `accumulate`.
+fn gemm_onto(
+    dst: &mut [f32],
+    dst_transposed: bool,
+    accumulate: bool,
+    lhs: Matrix,
+    rhs: Matrix,
     (m, n, k): (usize, usize, usize),
 ) {
     let (dst_rs, dst_cs) = if dst_transposed { (1, m) } else { (n, 1) };
@@ -79,14 +90,15 @@ pub(crate) fn gemm_into(
             dst.as_mut_ptr(),
             dst_cs as isize,
             dst_rs as isize,
-            false,
+            accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
             rhs.data.as_ptr(),
             rhs.col_stride as isize,
             rhs.row_stride as isize,
-            0.0,
+            // dst = alpha · dst + beta · lhs · rhs
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -119,5 +131,29 @@ pub(crate) fn convolve(
         (out_channels, pixels, taps),
     );
     scratch::give_back(columns);
+    out
+}
+
+/// A 1×1 convolution, or any layer that is one matrix product plus a bias per output row:
+/// `weight` (out, k) times `x` (k, pixels), plus `bias[o]` on row `o`; result (out, pixels).
+/// The product runs pixels-first (the long dimension the kernel vectorises along, as above).
+pub(crate) fn pointwise(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize) -> Vec<f32> {
+    let out_channels = bias.len();
+    let k = weight.len() / out_channels.max(1);
+    let mut out = vec![0f32; out_channels * pixels];
+    if pixels == 0 {
+        return out;
+    }
+    for (row, &b) in out.chunks_exact_mut(pixels).zip(bias) {
+        row.fill(b);
+    }
+    gemm_onto(
+        &mut out,
+        true,
+        true,
+        Matrix::transposed(x, pixels),
+        Matrix::transposed(weight, k),
+        (pixels, out_channels, k),
+    );
     out
 }

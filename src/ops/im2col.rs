@@ -92,6 +92,46 @@ pub(crate) fn shifted_planes<T: Copy + Default>(
     }
 }
 
+/// The columns of a 3×3 convolution with stride 2 and zero padding 1 on (channels, h, w)
+/// planes with even `h` and `w`: (channels · 9, h/2 · w/2), row `c·9 + ky·3 + kx` holding
+/// each output pixel's input at (2y + ky − 1, 2x + kx − 1). The detector's first layer.
+pub(crate) fn strided_columns(src: &[f32], channels: usize, (h, w): (usize, usize)) -> Vec<f32> {
+    assert!(h % 2 == 0 && w % 2 == 0 && src.len() == channels * h * w);
+    let (oh, ow) = (h / 2, w / 2);
+    let mut cols = vec![0f32; channels * 9 * oh * ow];
+    if oh == 0 || ow == 0 {
+        return cols;
+    }
+    for (plane, taps) in src
+        .chunks_exact(h * w)
+        .zip(cols.chunks_exact_mut(9 * oh * ow))
+    {
+        for (k, tap) in taps.chunks_exact_mut(oh * ow).enumerate() {
+            let (ky, kx) = (k / 3, k % 3);
+            for (y, out) in tap.chunks_exact_mut(ow).enumerate() {
+                // Source row 2y + ky − 1: above the image only for y = 0, ky = 0.
+                let Some(sy) = (2 * y + ky).checked_sub(1) else {
+                    continue;
+                };
+                every_other(out, &plane[sy * w..][..w], kx);
+            }
+        }
+    }
+    cols
+}
+
+/// `out[x] = row[2x + kx − 1]`, zero where that is left of the row.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn every_other(out: &mut [f32], row: &[f32], kx: usize) {
+    let skip = usize::from(kx == 0);
+    for (o, &v) in out[skip..]
+        .iter_mut()
+        .zip(row[2 * skip + kx - 1..].iter().step_by(2))
+    {
+        *o = v;
+    }
+}
+
 /// Recycles the large temporary buffers of the convolution (column matrices, 9× a layer's
 /// input, and their gradients) between training steps: freshly allocated, each must be
 /// zero-filled first, which took 8 % of a training step (perf). Native builds only; the

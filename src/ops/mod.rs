@@ -9,6 +9,7 @@
 mod chunks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod conv;
+pub(crate) mod depthwise;
 pub(crate) mod fused;
 pub(crate) mod gemm;
 pub(crate) mod im2col;

@@ -1,12 +1,12 @@
 //! What the tests share, natively and in the browser: committed fixtures, the hostile-input
-//! corpus, the detector and calibration cross-checks, and the data-set folders that some
+//! corpus, the calibration cross-checks, and the data-set folders that some
 //! checks need (`data`, native only).
 
 pub mod calibration_check;
 pub mod corpus;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod data;
-pub mod detector_equivalence;
+pub mod detector_reference;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod synthetic;
 

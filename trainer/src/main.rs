@@ -11,7 +11,8 @@ mod training;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    adapt, bench, bench_train, calibrate, eval, plot, predict, prepare, quantize, report, train,
+    adapt, bench, bench_train, calibrate, eval, import_detector, plot, predict, prepare, quantize,
+    report, train,
 };
 
 #[derive(Parser)]
@@ -47,6 +48,8 @@ enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Accuracy of the full pipeline on a labelled folder by sex, race and age band.
     Report(report::ReportArgs),
+    /// Write the face detector's weights (YuNet-s) from its ONNX file.
+    ImportDetector(import_detector::ImportDetectorArgs),
     /// Draw the training curves and confusion matrix of a model report as PNG.
     Plot(plot::PlotArgs),
 }
@@ -77,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(args, &command_line),
         Command::Report(args) => report::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::ImportDetector(args) => import_detector::run(args, &command_line),
     }
 }
 

@@ -1,7 +1,9 @@
-//! `genderlens bench`: native speed of the classifier and the pipeline on one core.
+//! `genderlens bench`: native speed of the detector, the classifier and the pipeline on one
+//! core.
 
 use crate::model_arg::ModelArg;
 use anyhow::{Context, Result};
+use genderlens::detect::FaceDetector;
 use genderlens::preprocess::{fit_within, resize_to_input};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -23,6 +25,10 @@ struct BenchReport {
     threads: usize,
     classifier_ms_per_face_batch1: f64,
     classifier_ms_per_face_batch32: f64,
+    /// One pass of the detector's network (with decoding) over the photo shrunk to 640 px
+    /// wide, and at its own size.
+    detector_ms_640: f64,
+    detector_ms_full: f64,
     pipeline_ms_640: f64,
     detect_ms_640: f64,
     classify_ms_640: f64,
@@ -68,6 +74,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let (small, _) = fit_within(&image, 640);
     let small = small.into_owned();
+    let detector = FaceDetector::new();
+    let detector_640 = median_ms(args.iterations, || {
+        detector.search(&small);
+        Ok(())
+    })?;
+    let detector_full = median_ms(args.iterations / 2 + 1, || {
+        detector.search(&image);
+        Ok(())
+    })?;
     let mut last = None;
     let pipeline_640 = median_ms(args.iterations / 5 + 1, || {
         last = Some(pipeline.analyze(&small)?);
@@ -82,6 +97,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         threads: 1,
         classifier_ms_per_face_batch1: single,
         classifier_ms_per_face_batch32: batched,
+        detector_ms_640: detector_640,
+        detector_ms_full: detector_full,
         pipeline_ms_640: pipeline_640,
         detect_ms_640: analysis_640.detect_ms,
         classify_ms_640: analysis_640.classify_ms,
@@ -90,7 +107,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         faces_full: last.map(|a| a.faces.len()).unwrap_or(0),
     };
     println!(
-        "classifier: {single:.2} ms/face (batch 1), {batched:.2} ms/face (batch 32); {}×{} photo: {pipeline_640:.1} ms ({} faces); {}×{}: {pipeline_full:.1} ms",
+        "detector, one pass: {detector_640:.1} ms at {}×{}, {detector_full:.1} ms at {}×{}; classifier: {single:.2} ms/face (batch 1), {batched:.2} ms/face (batch 32); {}×{} photo: {pipeline_640:.1} ms ({} faces); {}×{}: {pipeline_full:.1} ms",
+        small.width(),
+        small.height(),
+        image.width(),
+        image.height(),
         small.width(),
         small.height(),
         report.faces_640,

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_train;
 pub mod calibrate;
 pub mod eval;
+pub mod import_detector;
 pub mod plot;
 pub mod predict;
 pub mod prepare;

@@ -68,6 +68,7 @@ pub fn outcomes(
                 verdict: verdict(p),
                 p_male: p,
                 detector_score: None,
+                landmarks: None,
             });
         }
     }

@@ -1,0 +1,171 @@
+//! Face detection with YuNet-s (libfacedetection's 2023 CNN; `yunet.rs`), its weights
+//! embedded in the build: boxes with a score and five landmarks.
+
+mod decode;
+pub mod yunet;
+
+use decode::{candidates, suppress_overlaps, NMS_IOU};
+use image::RgbImage;
+use safetensors::SafeTensors;
+use serde::Serialize;
+use yunet::{YuNet, SIDE_MULTIPLE};
+
+/// The detector's weights (`genderlens import-detector`; provenance in `models/README.md`).
+static WEIGHTS: &[u8] = include_bytes!("../../models/yunet.safetensors");
+
+/// A detected face in the coordinates of the image it was found in.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FaceBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+    /// The detector's confidence, 0–1.
+    pub score: f32,
+    /// (x, y) of the right eye, left eye, nose tip, right and left mouth corner (the
+    /// person's right and left: the first point is on the image's left).
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// Boxes scoring below this are not faces. At 0.7 the network found 29 of the Solvay
+/// photo's 29 faces with no stray box (docs/design.md, "The detector").
+pub const SCORE_THRESHOLD: f32 = 0.7;
+/// The network finds faces from about 10 px up to this side in the image it is given;
+/// larger ones are searched for in a shrunk copy (`FaceDetector::detect`).
+pub const LARGEST_FACE: f32 = 256.0;
+/// How much smaller the copy searched for large faces is.
+const SHRINK_FOR_LARGE_FACES: u32 = 4;
+
+pub struct FaceDetector {
+    pub(crate) net: YuNet,
+    threshold: f32,
+}
+
+impl FaceDetector {
+    /// The detector with the embedded weights.
+    pub fn new() -> Self {
+        let file = SafeTensors::deserialize(WEIGHTS).expect("the embedded detector weights parse");
+        Self::from_tensors(&file).expect("the embedded detector weights fit the network")
+    }
+
+    pub fn from_tensors(file: &SafeTensors) -> Result<Self, String> {
+        Ok(Self {
+            net: YuNet::from_tensors(file)?,
+            threshold: SCORE_THRESHOLD,
+        })
+    }
+
+    /// Keeps boxes scoring `threshold` or more (for the equivalence tests' margin).
+    pub fn with_threshold(mut self, threshold: f32) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// Every face in `image`, most confident first: one pass at its size (faces of about
+    /// 10 to [`LARGEST_FACE`] px) and, when it is large enough to hold a larger face, one
+    /// on a copy [`SHRINK_FOR_LARGE_FACES`] times smaller (a sixteenth of the cost).
+    pub fn detect(&self, image: &RgbImage) -> Vec<FaceBox> {
+        let mut faces = self.search(image);
+        let (w, h) = image.dimensions();
+        if w.min(h) as f32 > LARGEST_FACE {
+            let s = SHRINK_FOR_LARGE_FACES;
+            let small = image::imageops::thumbnail(image, w.div_ceil(s), h.div_ceil(s));
+            let (sx, sy) = (
+                w as f32 / small.width() as f32,
+                h as f32 / small.height() as f32,
+            );
+            // Faces this pass finds at the full size already are found better there.
+            let large = self
+                .search(&small)
+                .into_iter()
+                .map(|f| f.scaled(sx, sy))
+                .filter(|f| f.width.max(f.height) > LARGEST_FACE / 2.0);
+            faces.extend(large);
+            faces = suppress_overlaps(faces, NMS_IOU);
+        }
+        faces
+    }
+
+    /// One pass of the network over `image` as given: faces of about 10 to [`LARGEST_FACE`]
+    /// px, most confident first.
+    pub fn search(&self, image: &RgbImage) -> Vec<FaceBox> {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        if w == 0 || h == 0 {
+            return vec![];
+        }
+        let (pw, ph) = (
+            w.next_multiple_of(SIDE_MULTIPLE),
+            h.next_multiple_of(SIDE_MULTIPLE),
+        );
+        let heads = self.net.forward(&bgr_planes(image, pw, ph), (ph, pw));
+        suppress_overlaps(candidates(&heads, self.threshold), NMS_IOU)
+    }
+}
+
+impl Default for FaceDetector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The network's input: `image`'s blue, green and red planes as 0–255 floats, zero-padded
+/// on the right and bottom to `pw × ph`.
+pub(crate) fn bgr_planes(image: &RgbImage, pw: usize, ph: usize) -> Vec<f32> {
+    let w = image.width() as usize;
+    let mut planes = vec![0f32; 3 * pw * ph];
+    let (blue, rest) = planes.split_at_mut(pw * ph);
+    let (green, red) = rest.split_at_mut(pw * ph);
+    for (y, row) in image.as_raw().chunks_exact(3 * w).enumerate() {
+        let at = y * pw..y * pw + w;
+        // A call per row: see "Tier-up" in docs/design.md.
+        split_row(
+            row,
+            [&mut blue[at.clone()], &mut green[at.clone()], &mut red[at]],
+        );
+    }
+    planes
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn split_row(rgb: &[u8], [b, g, r]: [&mut [f32]; 3]) {
+    for (((p, b), g), r) in rgb.chunks_exact(3).zip(b).zip(g).zip(r) {
+        *r = f32::from(p[0]);
+        *g = f32::from(p[1]);
+        *b = f32::from(p[2]);
+    }
+}
+
+impl FaceBox {
+    /// Intersection over union of two boxes.
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
+        let h = (self.y + self.height).min(other.y + other.height) - self.y.max(other.y);
+        if w <= 0.0 || h <= 0.0 {
+            return 0.0;
+        }
+        let intersection = w * h;
+        intersection / (self.width * self.height + other.width * other.height - intersection)
+    }
+
+    /// The box and landmarks in an image `sx` times wider and `sy` times taller.
+    pub fn scaled(self, sx: f32, sy: f32) -> Self {
+        Self {
+            x: self.x * sx,
+            y: self.y * sy,
+            width: self.width * sx,
+            height: self.height * sy,
+            landmarks: self.landmarks.map(|[x, y]| [x * sx, y * sy]),
+            ..self
+        }
+    }
+
+    /// The box and landmarks moved by (`dx`, `dy`).
+    pub fn shifted(self, dx: f32, dy: f32) -> Self {
+        Self {
+            x: self.x + dx,
+            y: self.y + dy,
+            landmarks: self.landmarks.map(|[x, y]| [x + dx, y + dy]),
+            ..self
+        }
+    }
+}

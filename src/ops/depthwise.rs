@@ -1,0 +1,223 @@
+//! The face detector's per-channel layers on channel-major planes (channels, h, w): the 3×3
+//! depthwise convolution, 2×2 max-pooling and the nearest-neighbour upsampling of its
+//! top-down merge. Each walks whole rows, a call per row ("Tier-up" in docs/design.md).
+
+/// A 3×3 depthwise convolution with "same" zero padding and stride 1: channel `c` of `x`
+/// (channels, h, w) convolved with its own kernel `weight[9c..9c + 9]`, plus `bias[c]`,
+/// negatives zeroed when `relu`.
+pub(crate) fn depthwise3x3(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    (h, w): (usize, usize),
+    relu: bool,
+) -> Vec<f32> {
+    let plane = h * w;
+    assert!(
+        plane > 0 && x.len() == plane * bias.len() && weight.len() == 9 * bias.len(),
+        "depthwise3x3: {} values for {} channels of {h} × {w}",
+        x.len(),
+        bias.len()
+    );
+    let zeros = vec![0f32; w];
+    let mut out = vec![0f32; x.len()];
+    for ((src, dst), (k, &b)) in x
+        .chunks_exact(plane)
+        .zip(out.chunks_exact_mut(plane))
+        .zip(weight.chunks_exact(9).zip(bias))
+    {
+        let row = |y: usize| -> &[f32] { &src[y * w..][..w] };
+        for (y, out_row) in dst.chunks_exact_mut(w).enumerate() {
+            let above = if y == 0 { &zeros[..] } else { row(y - 1) };
+            let below = if y + 1 == h { &zeros[..] } else { row(y + 1) };
+            taps_row(out_row, [above, row(y), below], k, b, relu);
+        }
+    }
+    out
+}
+
+/// One output row of [`depthwise3x3`] from its three source rows.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn taps_row(out: &mut [f32], rows: [&[f32]; 3], k: &[f32], bias: f32, relu: bool) {
+    let w = out.len();
+    let k: &[f32; 9] = k.try_into().expect("nine taps");
+    let activation = |v: f32| if relu { v.max(0.0) } else { v };
+    // The edge columns see a zero to one side.
+    let at = |x: usize| -> f32 {
+        let mut sum = bias;
+        for (r, row) in rows.iter().enumerate() {
+            for dx in 0..3 {
+                let sx = x + dx;
+                if sx >= 1 && sx <= w {
+                    sum += k[3 * r + dx] * row[sx - 1];
+                }
+            }
+        }
+        activation(sum)
+    };
+    out[0] = at(0);
+    if w == 1 {
+        return;
+    }
+    out[w - 1] = at(w - 1);
+    // The interior as nine slices of one length: the compiler vectorises it.
+    let n = w - 2;
+    let [r0, r1, r2] = rows;
+    let (a0, a1, a2) = (&r0[..n], &r0[1..=n], &r0[2..n + 2]);
+    let (b0, b1, b2) = (&r1[..n], &r1[1..=n], &r1[2..n + 2]);
+    let (c0, c1, c2) = (&r2[..n], &r2[1..=n], &r2[2..n + 2]);
+    let o = &mut out[1..=n];
+    for i in 0..n {
+        let sum = bias
+            + k[0] * a0[i]
+            + k[1] * a1[i]
+            + k[2] * a2[i]
+            + k[3] * b0[i]
+            + k[4] * b1[i]
+            + k[5] * b2[i]
+            + k[6] * c0[i]
+            + k[7] * c1[i]
+            + k[8] * c2[i];
+        o[i] = activation(sum);
+    }
+}
+
+/// 2×2 max-pooling with stride 2 of each (h, w) plane; an odd last row or column is
+/// dropped (ONNX's floor mode).
+pub(crate) fn max_pool2(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
+    let (oh, ow) = (h / 2, w / 2);
+    let plane = h * w;
+    let mut out = vec![0f32; x.len() / plane.max(1) * oh * ow];
+    if oh == 0 || ow == 0 {
+        return out;
+    }
+    for (src, dst) in x.chunks_exact(plane).zip(out.chunks_exact_mut(oh * ow)) {
+        for (y, out_row) in dst.chunks_exact_mut(ow).enumerate() {
+            pool_row(
+                out_row,
+                &src[2 * y * w..][..w],
+                &src[(2 * y + 1) * w..][..w],
+            );
+        }
+    }
+    out
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn pool_row(out: &mut [f32], top: &[f32], bottom: &[f32]) {
+    for ((o, t), b) in out
+        .iter_mut()
+        .zip(top.chunks_exact(2))
+        .zip(bottom.chunks_exact(2))
+    {
+        *o = t[0].max(t[1]).max(b[0].max(b[1]));
+    }
+}
+
+/// `fine += coarse` upsampled twice by repeating each value over a 2×2 block: `fine` is
+/// (channels, 2h, 2w), `coarse` (channels, h, w).
+pub(crate) fn add_upsampled2(fine: &mut [f32], coarse: &[f32], (h, w): (usize, usize)) {
+    assert_eq!(fine.len(), 4 * coarse.len(), "add_upsampled2: sizes");
+    if h == 0 || w == 0 {
+        return;
+    }
+    for (dst, src) in fine
+        .chunks_exact_mut(4 * h * w)
+        .zip(coarse.chunks_exact(h * w))
+    {
+        for (y, pair) in dst.chunks_exact_mut(4 * w).enumerate() {
+            let (upper, lower) = pair.split_at_mut(2 * w);
+            let row = &src[y * w..][..w];
+            add_twice_row(upper, row);
+            add_twice_row(lower, row);
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn add_twice_row(out: &mut [f32], row: &[f32]) {
+    for (o, &v) in out.chunks_exact_mut(2).zip(row) {
+        o[0] += v;
+        o[1] += v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: every tap, zero outside the plane.
+    fn naive(x: &[f32], weight: &[f32], bias: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let mut out = vec![0f32; x.len()];
+        for c in 0..bias.len() {
+            for y in 0..h {
+                for xx in 0..w {
+                    let mut sum = bias[c];
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let (sy, sx) = (y as i64 + ky as i64 - 1, xx as i64 + kx as i64 - 1);
+                            if sy >= 0 && sx >= 0 && (sy as usize) < h && (sx as usize) < w {
+                                sum += weight[9 * c + 3 * ky + kx]
+                                    * x[(c * h + sy as usize) * w + sx as usize];
+                            }
+                        }
+                    }
+                    out[(c * h + y) * w + xx] = sum;
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000)
+            .map(|v| v as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn depthwise_matches_the_definition_on_every_shape_edge() {
+        for (h, w) in [(1, 1), (1, 2), (2, 1), (3, 3), (5, 8), (7, 17)] {
+            let channels = 3;
+            let x = values(channels * h * w, 1);
+            let weight = values(channels * 9, 2);
+            let bias = values(channels, 3);
+            let expected = naive(&x, &weight, &bias, h, w);
+            let got = depthwise3x3(&x, &weight, &bias, (h, w), false);
+            for (e, g) in expected.iter().zip(&got) {
+                assert!((e - g).abs() < 1e-5, "{h}×{w}: {e} vs {g}");
+            }
+            let relu = depthwise3x3(&x, &weight, &bias, (h, w), true);
+            for (e, g) in expected.iter().zip(&relu) {
+                assert!((e.max(0.0) - g).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn pooling_takes_each_blocks_largest_and_upsampling_repeats_it() {
+        let x: Vec<f32> = (0..2 * 4 * 5).map(|v| ((v * 7) % 11) as f32).collect();
+        let pooled = max_pool2(&x, (4, 5));
+        assert_eq!(pooled.len(), 2 * 2 * 2);
+        for c in 0..2 {
+            for (y, xx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let at = |dy: usize, dx: usize| x[c * 20 + (2 * y + dy) * 5 + 2 * xx + dx];
+                let max = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                assert_eq!(pooled[c * 4 + y * 2 + xx], max);
+            }
+        }
+        let mut fine = vec![1f32; 2 * 4 * 4];
+        add_upsampled2(&mut fine, &pooled, (2, 2));
+        for c in 0..2 {
+            for y in 0..4 {
+                for xx in 0..4 {
+                    assert_eq!(
+                        fine[c * 16 + y * 4 + xx],
+                        1.0 + pooled[c * 4 + (y / 2) * 2 + xx / 2]
+                    );
+                }
+            }
+        }
+    }
+}
