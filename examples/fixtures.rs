@@ -1,6 +1,5 @@
 //! Makes the committed test photos from two public-domain pictures that come with packages:
-//! `test.png` of the rustface crate (a dev-dependency, so `cargo fetch` puts it in cargo's
-//! registry source folder) and `skimage/data/astronaut.png` of the scikit-image wheel (NASA's
+//! `test.png` of the rustface 0.1.7 crate (its package from crates.io, unpacked) and `skimage/data/astronaut.png` of the scikit-image wheel (NASA's
 //! portrait of Eileen Collins):
 //!
 //! `cargo run --release --example fixtures -- <rustface package folder>/test.png <astronaut.png>`
@@ -32,7 +31,8 @@ const QUALITY: u8 = 88;
 /// UTKFace chip).
 const PORTRAITS: [(&str, (u32, u32, u32)); 2] =
     [("einstein", (865, 250, 62)), ("planck", (283, 258, 62))];
-/// Eileen Collins's face in `astronaut.png` (512 × 512), as the pipeline's detector boxes it.
+/// Eileen Collins's face in `astronaut.png` (512 × 512), as the cascade detector the project
+/// used then boxed it.
 const COLLINS: (u32, u32, u32) = (177, 68, 94);
 const PORTRAIT_MARGIN: f32 = 2.0;
 const PORTRAIT_SIDE: u32 = 200;

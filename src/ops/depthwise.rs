@@ -2,16 +2,17 @@
 //! depthwise convolution, 2×2 max-pooling and the nearest-neighbour upsampling of its
 //! top-down merge. Each walks whole rows, a call per row ("Tier-up" in docs/design.md).
 
-/// A 3×3 depthwise convolution with "same" zero padding and stride 1: channel `c` of `x`
-/// (channels, h, w) convolved with its own kernel `weight[9c..9c + 9]`, plus `bias[c]`,
-/// negatives zeroed when `relu`.
+/// A 3×3 depthwise convolution with "same" zero padding and stride 1, in place: channel `c`
+/// of `x` (channels, h, w) convolved with its own kernel `weight[9c..9c + 9]`, plus
+/// `bias[c]`, negatives zeroed when `relu`. In place, it allocates only two rows: a new
+/// layer-sized buffer each time cost as much again in zeroing and page faults (measured).
 pub(crate) fn depthwise3x3(
-    x: &[f32],
+    x: &mut [f32],
     weight: &[f32],
     bias: &[f32],
     (h, w): (usize, usize),
     relu: bool,
-) -> Vec<f32> {
+) {
     let plane = h * w;
     assert!(
         plane > 0 && x.len() == plane * bias.len() && weight.len() == 9 * bias.len(),
@@ -20,20 +21,21 @@ pub(crate) fn depthwise3x3(
         bias.len()
     );
     let zeros = vec![0f32; w];
-    let mut out = vec![0f32; x.len()];
-    for ((src, dst), (k, &b)) in x
-        .chunks_exact(plane)
-        .zip(out.chunks_exact_mut(plane))
+    // The source rows above and at the row being overwritten, as they were.
+    let (mut above, mut current) = (vec![0f32; w], vec![0f32; w]);
+    for (channel, (k, &b)) in x
+        .chunks_exact_mut(plane)
         .zip(weight.chunks_exact(9).zip(bias))
     {
-        let row = |y: usize| -> &[f32] { &src[y * w..][..w] };
-        for (y, out_row) in dst.chunks_exact_mut(w).enumerate() {
-            let above = if y == 0 { &zeros[..] } else { row(y - 1) };
-            let below = if y + 1 == h { &zeros[..] } else { row(y + 1) };
-            taps_row(out_row, [above, row(y), below], k, b, relu);
+        for y in 0..h {
+            current.copy_from_slice(&channel[y * w..][..w]);
+            let (row, rest) = channel[y * w..].split_at_mut(w);
+            let below = if y + 1 == h { &zeros[..] } else { &rest[..w] };
+            let top = if y == 0 { &zeros[..] } else { &above[..] };
+            taps_row(row, [top, &current, below], k, b, relu);
+            std::mem::swap(&mut above, &mut current);
         }
     }
-    out
 }
 
 /// One output row of [`depthwise3x3`] from its three source rows.
@@ -87,14 +89,14 @@ fn taps_row(out: &mut [f32], rows: [&[f32]; 3], k: &[f32], bias: f32, relu: bool
 pub(crate) fn max_pool2(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
     let (oh, ow) = (h / 2, w / 2);
     let plane = h * w;
-    let mut out = vec![0f32; x.len() / plane.max(1) * oh * ow];
+    let mut out = Vec::with_capacity(x.len() / plane.max(1) * oh * ow);
     if oh == 0 || ow == 0 {
         return out;
     }
-    for (src, dst) in x.chunks_exact(plane).zip(out.chunks_exact_mut(oh * ow)) {
-        for (y, out_row) in dst.chunks_exact_mut(ow).enumerate() {
+    for src in x.chunks_exact(plane) {
+        for y in 0..oh {
             pool_row(
-                out_row,
+                &mut out,
                 &src[2 * y * w..][..w],
                 &src[(2 * y + 1) * w..][..w],
             );
@@ -104,14 +106,9 @@ pub(crate) fn max_pool2(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
 }
 
 #[cfg_attr(target_arch = "wasm32", inline(never))]
-fn pool_row(out: &mut [f32], top: &[f32], bottom: &[f32]) {
-    for ((o, t), b) in out
-        .iter_mut()
-        .zip(top.chunks_exact(2))
-        .zip(bottom.chunks_exact(2))
-    {
-        *o = t[0].max(t[1]).max(b[0].max(b[1]));
-    }
+fn pool_row(out: &mut Vec<f32>, top: &[f32], bottom: &[f32]) {
+    let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+    out.extend(pairs.map(|(t, b)| t[0].max(t[1]).max(b[0].max(b[1]))));
 }
 
 /// `fine += coarse` upsampled twice by repeating each value over a 2×2 block: `fine` is
@@ -184,11 +181,13 @@ mod tests {
             let weight = values(channels * 9, 2);
             let bias = values(channels, 3);
             let expected = naive(&x, &weight, &bias, h, w);
-            let got = depthwise3x3(&x, &weight, &bias, (h, w), false);
+            let mut got = x.clone();
+            depthwise3x3(&mut got, &weight, &bias, (h, w), false);
             for (e, g) in expected.iter().zip(&got) {
                 assert!((e - g).abs() < 1e-5, "{h}×{w}: {e} vs {g}");
             }
-            let relu = depthwise3x3(&x, &weight, &bias, (h, w), true);
+            let mut relu = x.clone();
+            depthwise3x3(&mut relu, &weight, &bias, (h, w), true);
             for (e, g) in expected.iter().zip(&relu) {
                 assert!((e.max(0.0) - g).abs() < 1e-5);
             }

@@ -140,12 +140,13 @@ pub(crate) fn convolve(
 pub(crate) fn pointwise(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize) -> Vec<f32> {
     let out_channels = bias.len();
     let k = weight.len() / out_channels.max(1);
-    let mut out = vec![0f32; out_channels * pixels];
+    // Each row starts as its bias (written once: no zeroing first).
+    let mut out = Vec::with_capacity(out_channels * pixels);
+    for &b in bias {
+        out.extend(std::iter::repeat_n(b, pixels));
+    }
     if pixels == 0 {
         return out;
-    }
-    for (row, &b) in out.chunks_exact_mut(pixels).zip(bias) {
-        row.fill(b);
     }
     gemm_onto(
         &mut out,

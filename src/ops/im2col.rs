@@ -98,38 +98,36 @@ pub(crate) fn shifted_planes<T: Copy + Default>(
 pub(crate) fn strided_columns(src: &[f32], channels: usize, (h, w): (usize, usize)) -> Vec<f32> {
     assert!(h % 2 == 0 && w % 2 == 0 && src.len() == channels * h * w);
     let (oh, ow) = (h / 2, w / 2);
-    let mut cols = vec![0f32; channels * 9 * oh * ow];
-    if oh == 0 || ow == 0 {
-        return cols;
-    }
-    for (plane, taps) in src
-        .chunks_exact(h * w)
-        .zip(cols.chunks_exact_mut(9 * oh * ow))
-    {
-        for (k, tap) in taps.chunks_exact_mut(oh * ow).enumerate() {
+    // Every value is pushed once, padding included: no zeroing first.
+    let mut cols = Vec::with_capacity(channels * 9 * oh * ow);
+    for plane in src.chunks_exact(h * w) {
+        for k in 0..9 {
             let (ky, kx) = (k / 3, k % 3);
-            for (y, out) in tap.chunks_exact_mut(ow).enumerate() {
+            for y in 0..oh {
                 // Source row 2y + ky − 1: above the image only for y = 0, ky = 0.
-                let Some(sy) = (2 * y + ky).checked_sub(1) else {
-                    continue;
-                };
-                every_other(out, &plane[sy * w..][..w], kx);
+                match (2 * y + ky).checked_sub(1) {
+                    Some(sy) => every_other(&mut cols, &plane[sy * w..][..w], kx, ow),
+                    None => cols.extend(std::iter::repeat_n(0.0, ow)),
+                }
             }
         }
     }
     cols
 }
 
-/// `out[x] = row[2x + kx − 1]`, zero where that is left of the row.
+/// Pushes `row[2x + kx − 1]` for x in 0..`ow`, zero where that is left of the row.
 #[cfg_attr(target_arch = "wasm32", inline(never))]
-fn every_other(out: &mut [f32], row: &[f32], kx: usize) {
-    let skip = usize::from(kx == 0);
-    for (o, &v) in out[skip..]
-        .iter_mut()
-        .zip(row[2 * skip + kx - 1..].iter().step_by(2))
-    {
-        *o = v;
+fn every_other(out: &mut Vec<f32>, row: &[f32], kx: usize, ow: usize) {
+    if kx == 0 {
+        out.push(0.0);
     }
+    let start = if kx == 0 { 1 } else { kx - 1 };
+    out.extend(
+        row[start..]
+            .iter()
+            .step_by(2)
+            .take(ow - usize::from(kx == 0)),
+    );
 }
 
 /// Recycles the large temporary buffers of the convolution (column matrices, 9× a layer's
@@ -201,4 +199,38 @@ pub(crate) fn col2im(cols: &[f32], channels: usize, batch: usize, h: usize, w: u
         },
     );
     dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strided_columns;
+
+    #[test]
+    fn strided_columns_hold_each_taps_input_and_zero_outside() {
+        let (channels, h, w) = (2, 6, 8);
+        let src: Vec<f32> = (0..channels * h * w).map(|v| v as f32 + 1.0).collect();
+        let cols = strided_columns(&src, channels, (h, w));
+        let (oh, ow) = (h / 2, w / 2);
+        assert_eq!(cols.len(), channels * 9 * oh * ow);
+        for c in 0..channels {
+            for k in 0..9 {
+                for y in 0..oh {
+                    for x in 0..ow {
+                        let (sy, sx) = ((2 * y + k / 3) as i64 - 1, (2 * x + k % 3) as i64 - 1);
+                        let inside = sy >= 0 && sx >= 0 && sy < h as i64 && sx < w as i64;
+                        let expected = if inside {
+                            src[(c * h + sy as usize) * w + sx as usize]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(
+                            cols[((c * 9 + k) * oh + y) * ow + x],
+                            expected,
+                            "{c} {k} {y} {x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

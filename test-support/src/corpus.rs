@@ -117,6 +117,34 @@ pub fn bad_files(with_huge: bool) -> Vec<BadFile> {
             Expect::NoFace,
         ),
     ];
+    // Shapes and contents the detector's network must take without a face or a panic: its
+    // input is padded to multiples of 32 px, and neither flat nor random pixels are faces.
+    let noise: Vec<u8> = pseudo_random_bytes(640 * 480 * 3);
+    for (name, image) in [
+        (
+            "one-pixel-wide.png",
+            RgbImage::from_pixel(1, 700, Rgb([90, 60, 40])),
+        ),
+        (
+            "one-pixel-tall.png",
+            RgbImage::from_pixel(700, 1, Rgb([90, 60, 40])),
+        ),
+        (
+            "tiny-3x2.png",
+            RgbImage::from_pixel(3, 2, Rgb([200, 150, 120])),
+        ),
+        ("all-black.png", RgbImage::new(640, 480)),
+        (
+            "noise.png",
+            RgbImage::from_raw(640, 480, noise).expect("640 × 480 × 3 bytes"),
+        ),
+    ] {
+        files.push(file(
+            name,
+            encode_png(&DynamicImage::ImageRgb8(image)),
+            Expect::NoFace,
+        ));
+    }
     for orientation in 2..=8u8 {
         files.push(file(
             &format!("exif-orientation-{orientation}.jpg"),

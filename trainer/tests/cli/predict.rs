@@ -28,9 +28,25 @@ fn predict_json_has_one_object_per_image_with_errors_inline() {
     assert_eq!(good["height"], 698);
     assert!(good["error"].is_null());
     let faces = good["faces"].as_array().unwrap();
-    assert!(faces.len() >= 20, "{} faces", faces.len());
+    assert_eq!(faces.len(), 29);
     for face in faces {
         assert_eq!(face["box"].as_array().unwrap().len(), 4);
+        // Five (x, y) points inside the face's box.
+        let b: Vec<f64> = face["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let points = face["landmarks"].as_array().unwrap();
+        assert_eq!(points.len(), 5);
+        for p in points {
+            let (x, y) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+            assert!(
+                x > b[0] && x < b[0] + b[2] && y > b[1] && y < b[1] + b[3],
+                "{p} outside {b:?}"
+            );
+        }
         assert!(["female", "male", "uncertain"].contains(&face["label"].as_str().unwrap()));
         assert!(["female", "male"].contains(&face["likely"].as_str().unwrap()));
         assert!(face["confidence"].as_f64().unwrap() >= 0.5);
@@ -183,8 +199,31 @@ fn a_csv_stream_cut_inside_an_image_redoes_that_image() {
     let expected = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = expected.lines().collect();
     assert!(lines[0].starts_with("file,width,height,face,"));
+    assert!(
+        lines[0].ends_with(",mouth_left_x,mouth_left_y,error"),
+        "{}",
+        lines[0]
+    );
     let group_rows = lines.iter().filter(|l| l.contains("z-group.jpg")).count();
-    assert!(group_rows >= 20, "one row per face: {group_rows}");
+    assert_eq!(group_rows, 29, "one row per face");
+    // A face's row: its box, then its five points in the columns the header names.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let row: Vec<&str> = lines
+        .iter()
+        .find(|l| l.contains("z-group.jpg"))
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(row.len(), header.len());
+    let column = |name: &str| -> f64 {
+        row[header.iter().position(|h| *h == name).unwrap()]
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        column("right_eye_x") < column("left_eye_x") && column("nose_y") < column("mouth_left_y")
+    );
+    assert!(column("nose_x") > column("x") && column("nose_x") < column("x") + column("w"));
     // Cut after half of the group photo's rows, in the middle of a row.
     let keep = lines.len() - group_rows / 2;
     let cut = lines[..keep].join("\n") + "\n" + &lines[keep][..10];

@@ -25,7 +25,7 @@ pub enum Format {
     Csv,
 }
 
-const CSV_HEADER: [&str; 14] = [
+const CSV_HEADER: [&str; 24] = [
     "file",
     "width",
     "height",
@@ -39,6 +39,17 @@ const CSV_HEADER: [&str; 14] = [
     "confidence",
     "p_male",
     "detector_score",
+    // The detector's five points (the person's right eye first: on the image's left).
+    "right_eye_x",
+    "right_eye_y",
+    "left_eye_x",
+    "left_eye_y",
+    "nose_x",
+    "nose_y",
+    "mouth_right_x",
+    "mouth_right_y",
+    "mouth_left_x",
+    "mouth_left_y",
     "error",
 ];
 
@@ -75,7 +86,7 @@ fn csv_rows(result: &ImageResult) -> Vec<Vec<String>> {
     let error = result.error.clone().unwrap_or_default();
     if result.faces.is_empty() {
         let mut row = image.to_vec();
-        row.extend(std::iter::repeat_n(String::new(), 10));
+        row.extend(std::iter::repeat_n(String::new(), CSV_HEADER.len() - 4));
         row.push(error);
         return vec![row];
     }
@@ -98,8 +109,14 @@ fn csv_rows(result: &ImageResult) -> Vec<Vec<String>> {
                 format!("{:.4}", face.p_male),
                 face.detector_score
                     .map_or(String::new(), |s| format!("{s:.3}")),
-                error.clone(),
             ]);
+            let points = face.landmarks.map(|points| points.concat());
+            row.extend((0..10).map(|i| {
+                points
+                    .as_ref()
+                    .map_or(String::new(), |p| format!("{:.1}", p[i]))
+            }));
+            row.push(error.clone());
             row
         })
         .collect()
