@@ -8,7 +8,7 @@
 //! five landmarks). Input: BGR planes in 0–255, sides a multiple of 32.
 
 use crate::inference::floats_of_shape;
-use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2};
+use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, positive};
 use crate::ops::gemm::pointwise;
 use crate::ops::im2col::strided_columns;
 use safetensors::SafeTensors;
@@ -103,7 +103,7 @@ fn relu(x: &mut [f32]) {
 
 #[cfg_attr(target_arch = "wasm32", inline(never))]
 fn relu_chunk(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = v.max(0.0));
+    x.iter_mut().for_each(|v| *v = positive(*v));
 }
 
 /// One head's output: [`HEAD_MAPS`] planes of `rows × cols` cells.

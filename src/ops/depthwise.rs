@@ -43,7 +43,6 @@ pub(crate) fn depthwise3x3(
 fn taps_row(out: &mut [f32], rows: [&[f32]; 3], k: &[f32], bias: f32, relu: bool) {
     let w = out.len();
     let k: &[f32; 9] = k.try_into().expect("nine taps");
-    let activation = |v: f32| if relu { v.max(0.0) } else { v };
     // The edge columns see a zero to one side.
     let at = |x: usize| -> f32 {
         let mut sum = bias;
@@ -55,22 +54,29 @@ fn taps_row(out: &mut [f32], rows: [&[f32]; 3], k: &[f32], bias: f32, relu: bool
                 }
             }
         }
-        activation(sum)
+        sum
     };
     out[0] = at(0);
-    if w == 1 {
-        return;
+    if w > 1 {
+        out[w - 1] = at(w - 1);
+        interior(out, rows, k, bias);
     }
-    out[w - 1] = at(w - 1);
-    // The interior as nine slices of one length: the compiler vectorises it.
-    let n = w - 2;
-    let [r0, r1, r2] = rows;
+    if relu {
+        out.iter_mut().for_each(|v| *v = positive(*v));
+    }
+}
+
+/// The columns of a row with a neighbour on both sides, as nine slices of one length: the
+/// compiler vectorises it.
+#[inline(always)]
+fn interior(out: &mut [f32], [r0, r1, r2]: [&[f32]; 3], k: &[f32; 9], bias: f32) {
+    let n = out.len() - 2;
     let (a0, a1, a2) = (&r0[..n], &r0[1..=n], &r0[2..n + 2]);
     let (b0, b1, b2) = (&r1[..n], &r1[1..=n], &r1[2..n + 2]);
     let (c0, c1, c2) = (&r2[..n], &r2[1..=n], &r2[2..n + 2]);
     let o = &mut out[1..=n];
     for i in 0..n {
-        let sum = bias
+        o[i] = bias
             + k[0] * a0[i]
             + k[1] * a1[i]
             + k[2] * a2[i]
@@ -80,7 +86,27 @@ fn taps_row(out: &mut [f32], rows: [&[f32]; 3], k: &[f32], bias: f32, relu: bool
             + k[6] * c0[i]
             + k[7] * c1[i]
             + k[8] * c2[i];
-        o[i] = activation(sum);
+    }
+}
+
+/// `v.max(0.0)` as a comparison: `f32::max`'s NaN rule has no single wasm SIMD instruction,
+/// so it kept these loops from vectorising there.
+#[inline(always)]
+pub(crate) fn positive(v: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// The larger of two values, as a comparison (see [`positive`]).
+#[inline(always)]
+fn larger(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -108,7 +134,7 @@ pub(crate) fn max_pool2(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
 #[cfg_attr(target_arch = "wasm32", inline(never))]
 fn pool_row(out: &mut Vec<f32>, top: &[f32], bottom: &[f32]) {
     let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-    out.extend(pairs.map(|(t, b)| t[0].max(t[1]).max(b[0].max(b[1]))));
+    out.extend(pairs.map(|(t, b)| larger(larger(t[0], t[1]), larger(b[0], b[1]))));
 }
 
 /// `fine += coarse` upsampled twice by repeating each value over a 2×2 block: `fine` is
