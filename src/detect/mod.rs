@@ -4,6 +4,7 @@
 mod decode;
 pub mod yunet;
 
+use crate::preprocess::triangle_resize;
 use decode::{candidates, suppress_overlaps, NMS_IOU};
 use image::RgbImage;
 use safetensors::SafeTensors;
@@ -37,7 +38,7 @@ pub const LARGEST_FACE: f32 = 256.0;
 const SHRINK_FOR_LARGE_FACES: u32 = 4;
 
 pub struct FaceDetector {
-    pub(crate) net: YuNet,
+    net: YuNet,
     threshold: f32,
 }
 
@@ -69,7 +70,7 @@ impl FaceDetector {
         let (w, h) = image.dimensions();
         if w.min(h) as f32 > LARGEST_FACE {
             let s = SHRINK_FOR_LARGE_FACES;
-            let small = image::imageops::thumbnail(image, w.div_ceil(s), h.div_ceil(s));
+            let small = triangle_resize(image, w.div_ceil(s), h.div_ceil(s));
             let (sx, sy) = (
                 w as f32 / small.width() as f32,
                 h as f32 / small.height() as f32,
@@ -110,7 +111,7 @@ impl Default for FaceDetector {
 
 /// The network's input: `image`'s blue, green and red planes as 0–255 floats, zero-padded
 /// on the right and bottom to `pw × ph`.
-pub(crate) fn bgr_planes(image: &RgbImage, pw: usize, ph: usize) -> Vec<f32> {
+fn bgr_planes(image: &RgbImage, pw: usize, ph: usize) -> Vec<f32> {
     let w = image.width() as usize;
     let mut planes = vec![0f32; 3 * pw * ph];
     let (blue, rest) = planes.split_at_mut(pw * ph);
