@@ -159,14 +159,4 @@ impl FaceBox {
             ..self
         }
     }
-
-    /// The box and landmarks moved by (`dx`, `dy`).
-    pub fn shifted(self, dx: f32, dy: f32) -> Self {
-        Self {
-            x: self.x + dx,
-            y: self.y + dy,
-            landmarks: self.landmarks.map(|[x, y]| [x + dx, y + dy]),
-            ..self
-        }
-    }
 }

@@ -8,7 +8,7 @@
 //! five landmarks). Input: BGR planes in 0–255, sides a multiple of 32.
 
 use crate::inference::floats_of_shape;
-use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, positive};
+use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, relu};
 use crate::ops::gemm::pointwise;
 use crate::ops::im2col::strided_columns;
 use safetensors::SafeTensors;
@@ -92,18 +92,6 @@ pub(crate) struct YuNet {
     blocks: Vec<Block>,
     /// Finest stride first, as [`STRIDES`].
     heads: Vec<Block>,
-}
-
-fn relu(x: &mut [f32]) {
-    // A call per 4 096 values: see "Tier-up" in docs/design.md.
-    for chunk in x.chunks_mut(4096) {
-        relu_chunk(chunk);
-    }
-}
-
-#[cfg_attr(target_arch = "wasm32", inline(never))]
-fn relu_chunk(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = positive(*v));
 }
 
 /// One head's output: [`HEAD_MAPS`] planes of `rows × cols` cells.
