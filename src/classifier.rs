@@ -1,7 +1,7 @@
 //! The trained CNN behind a small API: face crops in, calibrated probabilities out.
 
 use crate::calibration;
-use crate::crop::CropScale;
+use crate::crop::Framing;
 use crate::error::{Error, Result};
 use crate::inference::InferenceNet;
 use crate::temperature::Temperatures;
@@ -15,7 +15,7 @@ static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensor
 pub struct Classifier {
     net: InferenceNet,
     temperatures: Temperatures,
-    crop_scale: CropScale,
+    framing: Framing,
 }
 
 /// One face's raw logits `[female, male]` and the temperature its probability takes.
@@ -34,7 +34,7 @@ impl Output {
 impl Classifier {
     /// Loads weights written by `genderlens train` (8-bit, f16 or f32 safetensors), with the
     /// calibration stored beside them (`temperature`; none: a temperature of 1) and the crop
-    /// scale (none: tight crops). A truncated
+    /// framing (none: tight crops along the box). A truncated
     /// file or a wrong-shaped tensor is an error naming the problem.
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let invalid = |e: String| Error::Model(format!("cannot load weights: {e}"));
@@ -45,11 +45,11 @@ impl Classifier {
         let net = InferenceNet::from_tensors(&stored).map_err(invalid)?;
         let temperatures =
             Temperatures::from_tensors(&stored, net.feature_width()).map_err(invalid)?;
-        let crop_scale = CropScale::from_tensors(&stored).map_err(invalid)?;
+        let framing = Framing::from_tensors(&stored).map_err(invalid)?;
         Ok(Self {
             net,
             temperatures,
-            crop_scale,
+            framing,
         })
     }
 
@@ -69,8 +69,8 @@ impl Classifier {
 
     /// How the faces this model learned were framed: every crop it classifies must be cut
     /// so (see [`crate::Pipeline`]).
-    pub fn crop_scale(&self) -> CropScale {
-        self.crop_scale
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// Raw logits `[female, male]` per face; faces must already be network-sized.

@@ -2,7 +2,7 @@
 
 use crate::calibration::{verdict, verdict_for_face, Verdict};
 use crate::classifier::Classifier;
-use crate::crop::{crop_face, CropScale};
+use crate::crop::{crop_face, Framing};
 use crate::decode::decode_image;
 use crate::detect::{FaceBox, FaceDetector};
 use crate::error::Result;
@@ -47,23 +47,23 @@ pub struct Analysis {
 pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,
-    crop_scale: CropScale,
+    framing: Framing,
 }
 
 impl Pipeline {
-    /// Faces are cropped as the classifier learned them ([`Classifier::crop_scale`]).
+    /// Faces are cropped as the classifier learned them ([`Classifier::framing`]).
     pub fn new(classifier: Classifier) -> Self {
         Self {
             detector: FaceDetector::new(),
-            crop_scale: classifier.crop_scale(),
+            framing: classifier.framing(),
             classifier,
         }
     }
 
-    /// Crops faces at `scale` instead of the classifier's: for a model in training, whose
-    /// faces are cut before it exists.
-    pub fn cropping_at(mut self, scale: CropScale) -> Self {
-        self.crop_scale = scale;
+    /// Crops faces as `framing` says instead of the classifier's: for a model in training,
+    /// whose faces are cut before it exists.
+    pub fn cropping_as(mut self, framing: Framing) -> Self {
+        self.framing = framing;
         self
     }
 
@@ -116,7 +116,7 @@ impl Pipeline {
         let boxes = self.detector.detect(&working);
         let crops = boxes
             .iter()
-            .map(|b| crop_face(&working, b, self.crop_scale))
+            .map(|b| crop_face(&working, b, self.framing))
             .collect();
         let boxes = boxes.into_iter().map(|b| b.scaled(scale, scale)).collect();
         (boxes, crops, scale)

@@ -3,7 +3,9 @@
 //! same face, each crop searched inside a grey border of half its size on every side.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genderlens::crop::{CROP_CENTRE_BELOW_BOX, CROP_HEIGHT_PER_BOX, CROP_WIDTH_PER_BOX};
+use genderlens::crop::{
+    CANONICAL_POINTS, CROP_CENTRE_BELOW_BOX, CROP_HEIGHT_PER_BOX, CROP_WIDTH_PER_BOX,
+};
 use genderlens::detect::FaceDetector;
 use genderlens_test_support::data::{dataset, sample};
 use image::{Rgb, RgbImage};
@@ -18,6 +20,8 @@ fn the_tight_crop_lies_where_crop_rs_says_relative_to_the_detector_box() {
     let check = "the_tight_crop_lies_where_crop_rs_says_relative_to_the_detector_box";
     let detector = FaceDetector::new();
     let (mut widths, mut heights, mut below, mut missed) = (vec![], vec![], vec![], 0);
+    // Each of the five points' x and y relative to the crop's centre, in box heights.
+    let mut points = vec![vec![]; 10];
     for class in ["female", "male"] {
         let Some(dir) = dataset(check, &format!("gender/Training/{class}")) else {
             return;
@@ -35,6 +39,10 @@ fn the_tight_crop_lies_where_crop_rs_says_relative_to_the_detector_box() {
                 (w / 2) as f32 + w as f32 / 2.0,
                 (h / 2) as f32 + h as f32 / 2.0,
             );
+            for (i, [x, y]) in face.landmarks.iter().enumerate() {
+                points[2 * i].push((x - cx) / face.height);
+                points[2 * i + 1].push((y - cy) / face.height);
+            }
             widths.push(w as f32 / face.height);
             heights.push(h as f32 / face.height);
             below.push((cy - face.y - face.height / 2.0) / face.height);
@@ -56,6 +64,14 @@ fn the_tight_crop_lies_where_crop_rs_says_relative_to_the_detector_box() {
         CROP_CENTRE_BELOW_BOX,
     ];
     println!("crop framing measured (width, height, centre below the box's): {measured:?}");
+    let canonical: Vec<f32> = points.into_iter().map(median).collect();
+    println!("the five points measured (x, y from the crop's centre): {canonical:?}");
+    for (m, s) in canonical.iter().zip(CANONICAL_POINTS.as_flattened()) {
+        assert!(
+            (m - s).abs() < 0.02,
+            "measured {canonical:?}, crop.rs says {CANONICAL_POINTS:?}"
+        );
+    }
     for (m, s) in measured.iter().zip(stated) {
         assert!(
             (m - s).abs() < 0.02,

@@ -1,7 +1,7 @@
 //! Native end-to-end tests of the shared pipeline: embedded model, detection, decoding.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genderlens::crop::{crop_face, CropScale, CROP_SCALE_TENSOR};
+use genderlens::crop::{crop_face, CropScale, Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR};
 use genderlens::{Classifier, Pipeline};
 use genderlens_test_support::calibration_check::expected_whole_image;
 use genderlens_test_support::data::{dataset, sample};
@@ -221,8 +221,8 @@ fn reported_probabilities_are_the_calibrated_ones() {
     }
 }
 
-/// The stored model's file with `crop.scale` set to `scale`.
-fn stored_model_cropping_at(scale: f32) -> Vec<u8> {
+/// The stored model's weights with the crop framing set to `framing`.
+fn stored_model_cropping_as(framing: Framing) -> Vec<u8> {
     use safetensors::tensor::{Dtype, SafeTensors, TensorView};
     let stored = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -230,45 +230,65 @@ fn stored_model_cropping_at(scale: f32) -> Vec<u8> {
     ))
     .unwrap();
     let file = SafeTensors::deserialize(&stored).unwrap();
-    let bytes = scale.to_le_bytes();
+    let (scale, aligned) = (framing.scale.0.to_le_bytes(), 1f32.to_le_bytes());
     let mut tensors: Vec<(String, TensorView)> = file
         .tensors()
         .into_iter()
-        .filter(|(name, _)| name != CROP_SCALE_TENSOR)
+        .filter(|(name, _)| name != CROP_SCALE_TENSOR && name != CROP_ALIGNED_TENSOR)
         .collect();
     tensors.push((
         CROP_SCALE_TENSOR.to_string(),
-        TensorView::new(Dtype::F32, vec![1], &bytes).unwrap(),
+        TensorView::new(Dtype::F32, vec![1], &scale).unwrap(),
     ));
+    if framing.aligned {
+        tensors.push((
+            CROP_ALIGNED_TENSOR.to_string(),
+            TensorView::new(Dtype::F32, vec![1], &aligned).unwrap(),
+        ));
+    }
     safetensors::serialize(tensors, None).unwrap()
 }
 
 #[test]
-fn faces_are_cropped_at_the_models_crop_scale() {
-    let model = |scale: f32| Classifier::from_safetensors(&stored_model_cropping_at(scale));
-    let (wide, tight) = (model(1.4).unwrap(), model(1.0).unwrap());
-    assert_eq!(wide.crop_scale(), CropScale(1.4));
+fn faces_are_cropped_as_the_model_learned_them() {
+    let framing = |scale: f32, aligned: bool| Framing {
+        scale: CropScale(scale),
+        aligned,
+    };
+    let model = |framing| Classifier::from_safetensors(&stored_model_cropping_as(framing));
+    let (wide, tight) = (framing(1.4, false), framing(1.0, false));
+    let aligned = framing(1.4, true);
+    assert_eq!(model(aligned).unwrap().framing(), aligned);
     let image = genderlens::decode::decode_image(PORTRAITS[0].1).unwrap();
     assert!(image.width().max(image.height()) <= 1024, "no working copy");
-    let (boxes, tight_crops) = Pipeline::new(tight).face_crops(&image);
-    let (wide_boxes, wide_crops) = Pipeline::new(wide).face_crops(&image);
-    assert_eq!(boxes, wide_boxes, "the crop scale must not move the boxes");
+    let crops = |framing| Pipeline::new(model(framing).unwrap()).face_crops(&image);
+    let ((boxes, tight_crops), (wide_boxes, wide_crops)) = (crops(tight), crops(wide));
+    let (aligned_boxes, aligned_crops) = crops(aligned);
+    assert_eq!(
+        boxes, wide_boxes,
+        "the crop framing must not move the boxes"
+    );
+    assert_eq!(
+        boxes, aligned_boxes,
+        "the crop framing must not move the boxes"
+    );
     // Images compared with `==`: a failure prints no 12 288 bytes.
-    let cut = |scale| crop_face(&image, &boxes[0], scale);
-    assert!(wide_crops[0] == cut(CropScale(1.4)));
-    assert!(tight_crops[0] == cut(CropScale::TIGHT));
-    assert!(wide_crops[0] != tight_crops[0]);
-    // The product crops at the embedded model's scale; a trainer's pipeline at the scale of
-    // a model that does not exist yet.
-    let embedded_scale = Classifier::embedded().unwrap().crop_scale();
+    let cut = |framing| crop_face(&image, &boxes[0], framing);
+    assert!(wide_crops[0] == cut(wide));
+    assert!(tight_crops[0] == cut(tight));
+    assert!(aligned_crops[0] == cut(aligned));
+    assert!(wide_crops[0] != tight_crops[0] && wide_crops[0] != aligned_crops[0]);
+    // The product crops as the embedded model learned; a trainer's pipeline as a model that
+    // does not exist yet will.
+    let embedded = Classifier::embedded().unwrap().framing();
     let (_, product) = Pipeline::embedded().unwrap().face_crops(&image);
-    assert!(product[0] == cut(embedded_scale));
+    assert!(product[0] == cut(embedded));
     let (_, recut) = Pipeline::embedded()
         .unwrap()
-        .cropping_at(CropScale(1.4))
+        .cropping_as(aligned)
         .face_crops(&image);
-    assert!(recut == wide_crops);
+    assert!(recut == aligned_crops);
     // A crop scale no trainer writes is refused by name.
-    let error = model(9.0).err().unwrap().to_string();
+    let error = model(framing(9.0, false)).err().unwrap().to_string();
     assert!(error.contains("crop scale of 9"), "{error}");
 }

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
-use genderlens::crop::{CropScale, CROP_SCALE_TENSOR};
+use genderlens::crop::{Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR};
 use genderlens::model::INPUT_SIZE;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -68,12 +68,17 @@ pub fn edit_weights_file(
     })
 }
 
-/// Stores the crop scale the model learned with beside its weights, in f32: the product
-/// must cut exactly these crops.
-pub fn write_crop_scale(path: &Path, scale: CropScale) -> Result<()> {
+/// Stores the crop framing the model learned with beside its weights, in f32: the product
+/// must cut exactly these crops. Box-framed models carry no alignment tensor, so their
+/// files stay as they were.
+pub fn write_framing(path: &Path, framing: Framing) -> Result<()> {
     edit_weights_file(path, |tensors| {
-        let value = Tensor::new(&[scale.0], &candle_core::Device::Cpu)?;
-        tensors.insert(CROP_SCALE_TENSOR.into(), value);
+        let scale = Tensor::new(&[framing.scale.0], &candle_core::Device::Cpu)?;
+        tensors.insert(CROP_SCALE_TENSOR.into(), scale);
+        if framing.aligned {
+            let aligned = Tensor::new(&[1f32], &candle_core::Device::Cpu)?;
+            tensors.insert(CROP_ALIGNED_TENSOR.into(), aligned);
+        }
         Ok(())
     })
 }

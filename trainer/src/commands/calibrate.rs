@@ -45,9 +45,9 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let bytes =
         std::fs::read(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     // The photos' faces are cut as the model learned them.
-    let scale = genderlens::Classifier::from_safetensors(&bytes)
+    let framing = genderlens::Classifier::from_safetensors(&bytes)
         .with_context(|| format!("loading {}", args.model.display()))?
-        .crop_scale();
+        .framing();
     let files = FileList::scan(&args.data)?;
     let crops = FaceCache::load(&files, &indicatif::ProgressBar::hidden());
     let mut validation = vec![("crops".to_string(), crops)];
@@ -56,9 +56,9 @@ pub fn run(args: CalibrateArgs, command: &str) -> Result<()> {
     let mut aged = (FaceCache::default(), vec![]);
     for (name, dir) in photos {
         let bar = indicatif::ProgressBar::hidden();
-        let train = detect_faces(FileList::scan(&dir.join("Training"))?, scale, &bar);
+        let train = detect_faces(FileList::scan(&dir.join("Training"))?, framing, &bar);
         add_aged_faces(&train.files, &train.crops, &train.image_of_crop, &mut aged);
-        let val = detect_faces(FileList::scan(&dir.join("Validation"))?, scale, &bar);
+        let val = detect_faces(FileList::scan(&dir.join("Validation"))?, framing, &bar);
         validation.push((name, val.crops));
         val_files.push(Some(val.files));
     }

@@ -174,7 +174,7 @@ fn detect_mode_flipped<'a>(
     let classifier = model.classifier()?;
     let detected = detect_faces(
         files.clone(),
-        classifier.crop_scale(),
+        classifier.framing(),
         &indicatif::ProgressBar::hidden(),
     );
     let mut p_males = vec![None; files.files.len()];

@@ -2,7 +2,7 @@
 //! crop, so the faces a model trains on and the faces it meets cannot differ.
 
 use crate::data::folders::{FaceCache, FileList};
-use genderlens::crop::CropScale;
+use genderlens::crop::Framing;
 use genderlens::decode::decode_image;
 use genderlens::Pipeline;
 use rayon::prelude::*;
@@ -15,12 +15,12 @@ pub struct DetectedFaces {
     pub crops: FaceCache,
 }
 
-/// Runs the product's detector on every image and keeps the most confident face's crop at
-/// `scale`, exactly as `analyze` would classify it for a model of that crop scale. Only the
+/// Runs the product's detector on every image and keeps the most confident face's crop,
+/// framed as `analyze` would cut it for a model of that framing. Only the
 /// detector is used: the crops do not depend on the classifier.
 pub fn detect_faces(
     files: FileList,
-    scale: CropScale,
+    framing: Framing,
     progress: &indicatif::ProgressBar,
 ) -> DetectedFaces {
     let crops: Vec<Option<image::RgbImage>> = files
@@ -30,7 +30,7 @@ pub fn detect_faces(
             || {
                 Pipeline::embedded()
                     .expect("the embedded classifier loads")
-                    .cropping_at(scale)
+                    .cropping_as(framing)
             },
             |pipeline, (path, _)| {
                 let crop = std::fs::read(path)

@@ -131,13 +131,13 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
         std::fs::read(&model).unwrap(),
         std::fs::read(&base).unwrap()
     );
-    // Its faces were cut at the base model's crop scale, and the product must cut them so.
-    let scale = |path: &std::path::Path| {
+    // Its faces were cut as the base model's, and the product must cut them so.
+    let framing = |path: &std::path::Path| {
         genderlens::Classifier::from_safetensors(&std::fs::read(path).unwrap())
             .unwrap()
-            .crop_scale()
+            .framing()
     };
-    assert_eq!(scale(&model), scale(&base));
+    assert_eq!(framing(&model), framing(&base));
     let stored = candle_core::safetensors::load(&model, &candle_core::Device::Cpu).unwrap();
     assert!(stored.contains_key(genderlens::crop::CROP_SCALE_TENSOR));
     eval_json(&target, "detect", Some(&model));

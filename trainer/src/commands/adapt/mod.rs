@@ -33,14 +33,14 @@ use crate::measure::groups::{faces_calibration_error, group_rows, print_table, G
 use crate::measure::logits::{cache_logits, metrics_and_loss};
 use crate::measure::metrics::Metrics;
 use crate::measure::temperature::{calibrate_weights, print_summary};
-use crate::model_file::{save_compact, update_model_json, write_crop_scale, STORED_AS};
+use crate::model_file::{save_compact, update_model_json, write_framing, STORED_AS};
 use crate::training::interrupt::watch_ctrl_c;
 use anyhow::{bail, Context, Result};
 use balance::shifted;
 use candle_core::{Device, Tensor};
 use fine_tune::{fine_tune, net_from, with_decision_offset};
 use folds::{decision_offsets, outcomes, stratified_folds, target_metrics};
-use genderlens::crop::CropScale;
+use genderlens::crop::Framing;
 use genderlens::Classifier;
 use indicatif::ProgressBar;
 use progress::FoldProgress;
@@ -118,7 +118,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
         &Device::Cpu,
     )?)?;
 
-    let target = detect_faces(files, base.crop_scale(), &ProgressBar::hidden());
+    let target = detect_faces(files, base.framing(), &ProgressBar::hidden());
     println!(
         "{}: {} images, faces found in {}",
         args.dir.display(),
@@ -222,7 +222,7 @@ pub fn run(args: AdaptArgs, command: &str) -> Result<()> {
     };
     let weights = with_decision_offset(weights, offset)?;
     drop(pool);
-    let model_path = export(&args, &weights, base.crop_scale())?;
+    let model_path = export(&args, &weights, base.framing())?;
     let val = load_limited(&args.data.join("Validation"), None, args.limit)?;
     let calibration = calibrate_weights(&model_path, &val, "Validation")?;
     print_summary(&calibration);
@@ -362,14 +362,14 @@ fn print_comparison(rows: &[(&str, &Metrics)]) {
 }
 
 /// Writes the weights to `<out>/<name>.safetensors` (`run` created `out` at the start), with
-/// the base model's crop scale: its faces were cut so.
+/// the base model's crop framing: its faces were cut so.
 fn export(
     args: &AdaptArgs,
     weights: &HashMap<String, Tensor>,
-    scale: CropScale,
+    framing: Framing,
 ) -> Result<PathBuf> {
     let path = args.out.join(format!("{}.safetensors", args.name));
     save_compact(&path, weights)?;
-    write_crop_scale(&path, scale)?;
+    write_framing(&path, framing)?;
     Ok(path)
 }

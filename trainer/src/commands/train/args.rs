@@ -1,7 +1,7 @@
 //! The settings of `genderlens train`, also stored in its checkpoints.
 
 use anyhow::{bail, Result};
-use genderlens::crop::CropScale;
+use genderlens::crop::{CropScale, Framing};
 use genderlens::model::STAGE_CHANNELS;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -40,6 +40,11 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1.0)]
     #[serde(default = "tight_crops")]
     pub crop_scale: f32,
+    /// Cut the photos' faces turned and sized on the detector's five points (an aligned
+    /// crop) instead of along the box; stored with the model, so the product crops the same.
+    #[arg(long)]
+    #[serde(default)]
+    pub align: bool,
     /// Where the model (<name>.safetensors + <name>.json) is written.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
@@ -121,9 +126,13 @@ fn default_channels() -> Vec<usize> {
 }
 
 impl TrainArgs {
-    /// `--crop-scale`, checked.
-    pub fn crop_scale(&self) -> Result<CropScale> {
-        CropScale::checked(self.crop_scale).map_err(|e| anyhow::anyhow!("--crop-scale: {e}"))
+    /// `--crop-scale` (checked) and `--align`.
+    pub fn framing(&self) -> Result<Framing> {
+        Ok(Framing {
+            scale: CropScale::checked(self.crop_scale)
+                .map_err(|e| anyhow::anyhow!("--crop-scale: {e}"))?,
+            aligned: self.align,
+        })
     }
 
     /// `--channels` as the network takes it: four positive widths.

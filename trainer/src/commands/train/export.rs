@@ -17,7 +17,7 @@ use crate::measure::groups::{print_table, GroupRow};
 use crate::measure::logits::cache_outputs;
 use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::temperature::{calibrate_weights, mean_nll, print_summary, CalibrationReport};
-use crate::model_file::{save_compact, write_atomically, write_crop_scale, EpochRecord, STORED_AS};
+use crate::model_file::{save_compact, write_atomically, write_framing, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::Tensor;
 use genderlens::classifier::Output;
@@ -104,7 +104,7 @@ pub fn export_model(
         .map(|(name, tensor)| (name.clone(), tensor.clone()))
         .collect();
     save_compact(&model_path, &weights)?;
-    write_crop_scale(&model_path, args.crop_scale()?)?;
+    write_framing(&model_path, args.framing()?)?;
     let mut union = FaceCache::default();
     for source in sources {
         union.append(&source.val.faces);

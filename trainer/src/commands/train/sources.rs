@@ -9,7 +9,7 @@ use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
 use crate::measure::groups::age_and_race;
 use anyhow::{bail, Context, Result};
-use genderlens::crop::CropScale;
+use genderlens::crop;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -119,7 +119,7 @@ pub fn shares(names: &[&str], sizes: &[usize], given: &[String]) -> Result<Vec<f
 /// `--limit` applied, shares fixed.
 pub fn load_sources(args: &TrainArgs) -> Result<Vec<Source>> {
     let listed = listed(args)?;
-    let scale = args.crop_scale()?;
+    let cut = args.framing()?;
     // Bad shares fail now, not after minutes of decoding (any sizes tell the same).
     let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
     shares(&names, &vec![1; names.len()], &args.shares)?;
@@ -131,8 +131,8 @@ pub fn load_sources(args: &TrainArgs) -> Result<Vec<Source>> {
         )?;
         let train_files = limited(train_files, args.limit);
         let val_files = limited(FileList::scan(&dir.join("Validation"))?, args.limit);
-        let train = load_split(&name, "Training", train_files, framing, scale);
-        let val = load_split(&name, "Validation", val_files, framing, scale);
+        let train = load_split(&name, "Training", train_files, framing, cut);
+        let val = load_split(&name, "Validation", val_files, framing, cut);
         for (split, faces) in [("Training", &train), ("Validation", &val)] {
             if faces.faces.is_empty() {
                 bail!("{name}: no usable images in {}", dir.join(split).display());
@@ -175,7 +175,7 @@ fn load_split(
     split: &str,
     files: FileList,
     framing: Framing,
-    scale: CropScale,
+    cut: crop::Framing,
 ) -> Split {
     let bar = ProgressBar::new(files.files.len() as u64).with_style(
         ProgressStyle::with_template("{prefix:24} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
@@ -200,7 +200,7 @@ fn load_split(
             (files, faces, kept)
         }
         Framing::Photos => {
-            let detected = detect_faces(files, scale, &bar);
+            let detected = detect_faces(files, cut, &bar);
             (detected.files, detected.crops, detected.image_of_crop)
         }
     };
