@@ -8,8 +8,8 @@
 //! faces turned upright on the detector's five points ([`Framing::aligned`]).
 
 use crate::detect::FaceBox;
-use crate::inference::{optional_scalar, INPUT_SIZE};
-use crate::preprocess::{resize_to_input, triangle_resize};
+use crate::inference::optional_scalar;
+use crate::preprocess::{resize_to_input, triangle_resize, INPUT_SIZE};
 use image::RgbImage;
 use safetensors::SafeTensors;
 

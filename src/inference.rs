@@ -8,14 +8,12 @@ use crate::int_conv::IntegerConv3x3;
 use crate::ops::fused::norm_relu_pool;
 use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
-use crate::preprocess::normalised;
+use crate::preprocess::{normalised, INPUT_SIZE};
 use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
 use image::RgbImage;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-/// Input height and width in pixels (RGB). Face crops are resized to this.
-pub const INPUT_SIZE: usize = 64;
 /// Output channels of each stage, unless a model says otherwise (`train --channels`; a stored
 /// model's widths are read from its weights).
 pub const STAGE_CHANNELS: [usize; 4] = [24, 48, 96, 192];

@@ -14,7 +14,8 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use std::collections::HashMap;
 
-pub use crate::inference::{CLASSES, INPUT_SIZE, STAGE_CHANNELS};
+pub use crate::inference::{CLASSES, STAGE_CHANNELS};
+pub use crate::preprocess::INPUT_SIZE;
 
 /// The name prefix of the age head's weights (training only).
 pub const AGE_HEAD: &str = "age_head";

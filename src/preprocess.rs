@@ -1,9 +1,11 @@
 //! Face crop → network input. The only place that decides input size and normalisation.
 
-use crate::inference::INPUT_SIZE;
 #[cfg(not(target_arch = "wasm32"))]
 use candle_core::{Device, Result, Tensor};
 use image::{imageops, RgbImage};
+
+/// The network's input height and width in pixels (RGB). Face crops are resized to this.
+pub const INPUT_SIZE: usize = 64;
 
 /// Resizes a face crop to the network's square input (aspect is not kept: training crops
 /// and detector crops are squashed the same way).

@@ -6,9 +6,8 @@
 use crate::data::folders::{FaceCache, FileList};
 use crate::measure::ece::{expected_calibration_error, ECE_BINS};
 use crate::measure::groups::age_and_race;
-use crate::measure::temperature::{
-    face_nll, golden_section, write_temperatures, LOG_TEMPERATURE_RANGE,
-};
+use crate::measure::nll::face_nll;
+use crate::measure::temperature::{golden_section, write_temperatures, LOG_TEMPERATURE_RANGE};
 use anyhow::{Context, Result};
 use genderlens::calibration::p_male;
 use genderlens::temperature::{blend, ChildProbe, Temperatures, CHILD_BELOW_AGE};

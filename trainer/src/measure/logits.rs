@@ -2,7 +2,7 @@
 
 use crate::data::folders::FaceCache;
 use crate::measure::metrics::Metrics;
-use crate::measure::temperature::mean_nll;
+use crate::measure::nll::mean_nll;
 use anyhow::Result;
 use candle_core::Device;
 use genderlens::classifier::Output;

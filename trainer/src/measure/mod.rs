@@ -7,5 +7,6 @@ pub mod end_to_end;
 pub mod groups;
 pub mod logits;
 pub mod metrics;
+pub mod nll;
 pub mod outcome;
 pub mod temperature;

@@ -7,6 +7,7 @@ use crate::data::folders::FaceCache;
 use crate::measure::ece::{expected_calibration_error, ECE_BINS};
 use crate::measure::logits::cache_logits;
 use crate::measure::metrics::class_of;
+use crate::measure::nll::mean_nll;
 use crate::model_file::edit_weights_file;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
@@ -120,23 +121,6 @@ pub fn measure(logits: &[[f32; 2]], labels: &[u32], fitted_on: &str) -> Calibrat
         uncertain_share: 1.0 - certain.len() as f64 / labels.len().max(1) as f64,
         accuracy_when_certain: correct as f64 / certain.len().max(1) as f64,
     }
-}
-
-/// Mean negative log-likelihood of the true labels at temperature `t`.
-pub fn mean_nll(logits: &[[f32; 2]], labels: &[u32], t: f32) -> f64 {
-    let total: f64 = logits
-        .iter()
-        .zip(labels)
-        .map(|(&l, &label)| face_nll(l, label, t))
-        .sum();
-    total / labels.len().max(1) as f64
-}
-
-/// −log P(label) of one face's logits at temperature `t`: −log sigmoid(±z), computed stably.
-pub fn face_nll(logits: [f32; 2], label: u32, t: f32) -> f64 {
-    let z = f64::from((logits[1] - logits[0]) / t);
-    let signed = if label == 1 { z } else { -z };
-    (-signed).max(0.0) + (-signed.abs()).exp().ln_1p()
 }
 
 /// Temperatures are searched on their logarithm within [1/20, 20].
