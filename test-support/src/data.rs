@@ -10,8 +10,25 @@ use std::path::{Path, PathBuf};
 pub fn root() -> PathBuf {
     match std::env::var_os("GENDERLENS_DATASETS") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets"),
+        None => normalised(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets")),
     }
+}
+
+/// `path` with its `..` and `.` steps resolved by name (the folder need not exist), so that
+/// skip lines name the folder a person would look for.
+fn normalised(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Whether missing data fails a check instead of skipping it.
@@ -49,4 +66,20 @@ pub fn sample(dir: &Path, count: usize) -> Vec<PathBuf> {
     files.sort();
     let step = (files.len() / count).max(1);
     files.into_iter().step_by(step).take(count).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_lines_name_the_folder_without_steps_back() {
+        assert_eq!(
+            normalised(Path::new("/a/b/test-support/../../shared/./datasets")),
+            PathBuf::from("/a/shared/datasets")
+        );
+        assert!(!root()
+            .components()
+            .any(|c| c == std::path::Component::ParentDir));
+    }
 }
