@@ -5,7 +5,8 @@
 // is 20 px here, still found), and the detector's time grows with the pixels.
 const CAMERA_MAX_WIDTH = 320;
 
-import { allResults, describe, download, drawBoxes, labelFontPx, leftToRight, renderError, renderResult, resultsCsv } from './cards.js';
+import { allResults, download, labelFontPx, leftToRight, renderError, renderResult, resultsCsv } from './cards.js';
+import { describe, drawMarks } from './marks.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const statusEl = $('#status');
@@ -106,10 +107,20 @@ function handleFiles(files, inference) {
         mine.done += 1;
         if (mine === batch) {
           showBatch();
-          if (!mine.cancelled) setStatus(`Processed ${mine.done} of ${mine.total}.`);
+          if (!mine.cancelled) setStatus(`Processed ${mine.done} of ${mine.total}. ${lastResultLine()}`);
         }
       });
   }
+}
+
+/** The newest result in words, for the status line (a live region: screen readers say it). */
+function lastResultLine() {
+  const last = allResults.at(-1);
+  if (!last) return '';
+  if (last.error) return `${last.file}: could not be read.`;
+  const counts = ['female', 'male', 'uncertain'].map((l) => [l, last.faces.filter((f) => f.label === l).length]).filter(([, n]) => n);
+  const n = last.faces.length;
+  return `${last.file}: ${n ? `${n} face${n > 1 ? 's' : ''} (${counts.map(([l, c]) => `${c} ${l}`).join(', ')})` : 'no face found'}.`;
 }
 
 async function processFile(file, inference) {
@@ -193,7 +204,7 @@ class Camera {
       const octx = this.overlay.getContext('2d');
       octx.clearRect(0, 0, vw, vh);
       const faces = leftToRight(analysis.faces);
-      drawBoxes(octx, faces, 1 / scale, labelFontPx(vw, this.overlay.getBoundingClientRect().width, 14));
+      drawMarks(octx, faces, 1 / scale, labelFontPx(vw, this.overlay.getBoundingClientRect().width, 14));
       const now = performance.now();
       this.frames.push(now);
       while (this.frames.length && now - this.frames[0] > 1000) this.frames.shift();
@@ -247,12 +258,6 @@ function main() {
   fileInput.addEventListener('change', () => {
     handleFiles(fileInput.files, inference);
     fileInput.value = '';
-  });
-  $('#dropzone').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') {
-      e.preventDefault();
-      fileInput.click();
-    }
   });
   document.addEventListener('dragover', (e) => {
     e.preventDefault();

@@ -4,79 +4,12 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
-// Labels, "uncertain" and the calibrated confidence all come from the wasm module, so the
-// page and the command line always agree.
-export function describe(face) {
-  const pct = Math.round(100 * face.confidence);
-  return face.label === 'uncertain' ? `uncertain (${face.likely} ${pct}%)` : `${face.label} ${pct}%`;
-}
-
-const COLORS = { female: '#d0197f', male: '#1673d1', uncertain: '#6b6b6b' };
-const SHORT = { female: 'F', male: 'M' };
-
-/** The label's short form, for crowded pictures: "F 97%", "? M 62%". */
-function describeShort(face) {
-  const pct = `${Math.round(100 * face.confidence)}%`;
-  return face.label === 'uncertain' ? `? ${SHORT[face.likely]} ${pct}` : `${SHORT[face.label]} ${pct}`;
-}
+import { describe, drawMarks, lineWidthFor, withKey } from './marks.js';
 
 /** Faces in reading order of the picture, left to right: the numbers on the boxes and in the
  *  list follow it. */
 export function leftToRight(faces) {
   return [...faces].sort((a, b) => a.box[0] + a.box[2] / 2 - (b.box[0] + b.box[2] / 2));
-}
-
-function overlap(a, b) {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  return w > 0 && h > 0 ? w * h : 0;
-}
-
-/** Where each face's label goes: above its box, else below, else inside it, in the long form
- *  if that fits without covering another label or face, else in the short form; when nothing
- *  fits, the place that covers least. Returns `{ x, y, w, h, text }` per face. */
-function placeLabels(ctx, faces, boxes, fontPx, width, height) {
-  const th = Math.round(fontPx * 1.3);
-  const pad = Math.round(fontPx * 0.3);
-  const placed = [];
-  faces.forEach((face, i) => {
-    const [x, y, w, h] = boxes[i];
-    let best = null;
-    for (const text of [`${i + 1} ${describe(face)}`, `${i + 1} ${describeShort(face)}`]) {
-      const tw = Math.ceil(ctx.measureText(text).width) + 2 * pad;
-      for (const [cx, cy] of [[x, y - th], [x, y + h], [x, y], [x, y + h - th]]) {
-        const r = { x: Math.max(0, Math.min(cx, width - tw)), y: Math.max(0, Math.min(cy, height - th)), w: tw, h: th, text };
-        // Covering another label hides it; covering another face only partly hides it.
-        const cost = placed.reduce((sum, p) => sum + 4 * overlap(r, p), 0)
-          + boxes.reduce((sum, [bx, by, bw, bh], j) => sum + (j === i ? 0 : overlap(r, { x: bx, y: by, w: bw, h: bh })), 0);
-        if (!best || cost < best.cost) best = { ...r, cost };
-        if (cost === 0) break;
-      }
-      if (best.cost === 0) break;
-    }
-    placed.push(best);
-  });
-  return placed;
-}
-
-/** Draws each face's box and its numbered label. `fontPx` is the label size in canvas pixels. */
-export function drawBoxes(ctx, faces, scale, fontPx) {
-  const boxes = faces.map((face) => face.box.map((v) => v * scale));
-  ctx.lineWidth = Math.max(2, Math.round(fontPx / 6));
-  ctx.font = `600 ${fontPx}px system-ui, sans-serif`;
-  ctx.textBaseline = 'middle';
-  faces.forEach((face, i) => {
-    ctx.strokeStyle = COLORS[face.label];
-    ctx.strokeRect(...boxes[i]);
-  });
-  // Labels after every box, so that no box line crosses a label.
-  const labels = placeLabels(ctx, faces, boxes, fontPx, ctx.canvas.width, ctx.canvas.height);
-  labels.forEach((label, i) => {
-    ctx.fillStyle = COLORS[faces[i].label];
-    ctx.fillRect(label.x, label.y, label.w, label.h);
-    ctx.fillStyle = '#fff';
-    ctx.fillText(label.text, label.x + Math.round(fontPx * 0.3), label.y + label.h / 2);
-  });
 }
 
 /** Label size in canvas pixels that shows as about `cssPx` CSS px when a canvas
@@ -97,7 +30,8 @@ export function download(name, blob) {
 
 const MAX_CANVAS_SIDE = 1600;
 
-/** The picture with its boxes and labels on a canvas of at most MAX_CANVAS_SIDE px. */
+/** The picture with its boxes and marks on a canvas of at most MAX_CANVAS_SIDE px:
+ *  `{ canvas, marks }` (see marks.js). */
 function annotate(bitmap, analysis, faces, shownWidth) {
   const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(analysis.width, analysis.height));
   const canvas = document.createElement('canvas');
@@ -106,8 +40,8 @@ function annotate(bitmap, analysis, faces, shownWidth) {
   canvas.height = Math.round(analysis.height * scale);
   const ctx = canvas.getContext('2d');
   if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  drawBoxes(ctx, faces, scale, labelFontPx(canvas.width, shownWidth));
-  return canvas;
+  const fontPx = labelFontPx(canvas.width, shownWidth);
+  return { canvas, fontPx, marks: drawMarks(ctx, faces, scale, fontPx) };
 }
 
 const toBlob = (canvas, type, quality) => new Promise((resolve) => canvas.toBlob(resolve, type, quality));
@@ -129,6 +63,7 @@ function stem(name) {
 /** One list entry: a small picture of the face and its number and label. */
 function faceItem(face, index, bitmap) {
   const li = document.createElement('li');
+  li.tabIndex = 0;
   if (bitmap) {
     const thumb = document.createElement('canvas');
     thumb.width = thumb.height = 96;
@@ -142,6 +77,37 @@ function faceItem(face, index, bitmap) {
   text.textContent = `Face ${index + 1}: ${describe(face)}${face.whole_image ? ' (whole image)' : ''}`;
   li.append(text);
   return li;
+}
+
+/** Over the picture, one focusable spot per face box that names the face and shows its
+ *  whole label on hover, focus or tap; a spot and its list entry light up together. */
+function faceSpots(faces, analysis, items) {
+  const spots = faces.map((face, i) => {
+    const spot = document.createElement('button');
+    spot.type = 'button';
+    spot.className = `spot spot-${face.label}`;
+    const [x, y, w, h] = face.box;
+    Object.assign(spot.style, {
+      left: `${(100 * x) / analysis.width}%`,
+      top: `${(100 * y) / analysis.height}%`,
+      width: `${(100 * w) / analysis.width}%`,
+      height: `${(100 * h) / analysis.height}%`,
+    });
+    spot.dataset.label = `${i + 1} ${describe(face)}`;
+    spot.setAttribute('aria-label', `Face ${i + 1}: ${describe(face)}`);
+    return spot;
+  });
+  spots.forEach((spot, i) => {
+    const item = items[i];
+    const light = (on) => () => { spot.classList.toggle('lit', on); item.classList.toggle('lit', on); };
+    for (const el of [spot, item]) {
+      el.addEventListener('focus', light(true));
+      el.addEventListener('blur', light(false));
+      el.addEventListener('mouseenter', light(true));
+      el.addEventListener('mouseleave', light(false));
+    }
+  });
+  return spots;
 }
 
 /** Every result of this visit, in the order the files were done: `{ file, width, height,
@@ -176,23 +142,28 @@ export async function renderResult(file, bitmap, analysis, inference) {
   $('.name', card).textContent = name;
   const picture = $('.annotated', card);
   const facesEl = $('.faces', card);
+  const spotsEl = $('.spots', card);
   const summary = $('.summary', card);
   const wholeButton = $('.whole', card);
   const record = { file: name, width: analysis.width, height: analysis.height, faces: leftToRight(analysis.faces), error: null };
   // In the page before drawing: its width decides the labels' size.
   document.querySelector('#results').prepend(card);
-  const shownWidth = () => $('.figure', card).clientWidth || MAX_CANVAS_SIDE;
+  const shownWidth = () => $('.picture', card).clientWidth || MAX_CANVAS_SIDE;
 
   const show = async (bitmap) => {
     const { faces } = record;
-    const canvas = annotate(bitmap, analysis, faces, shownWidth());
-    facesEl.replaceChildren(...faces.map((face, i) => faceItem(face, i, bitmap)));
+    const { canvas, fontPx, marks } = annotate(bitmap, analysis, faces, shownWidth());
+    const items = faces.map((face, i) => faceItem(face, i, bitmap));
+    facesEl.replaceChildren(...items);
+    spotsEl.replaceChildren(...faceSpots(faces, analysis, items));
+    // Where the marks are, in the picture's pixels, for the tests that read them.
+    picture.dataset.marks = JSON.stringify({ width: canvas.width, lineWidth: lineWidthFor(fontPx), marks });
     const timing = analysis.detect_ms !== undefined ? ` Detection ${analysis.detect_ms.toFixed(0)} ms, classification ${analysis.classify_ms.toFixed(0)} ms.` : '';
     summary.textContent = faces.length
       ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.${timing}`
       : `No face found.${timing} If the picture is already a close crop of one face, you can classify it as a whole.`;
     wholeButton.hidden = faces.length > 0;
-    picture.alt = `${name}: ${faces.length ? faces.map((f, i) => `${i + 1} ${describe(f)}`).join(', ') : 'no face found'}`;
+    picture.alt = `${name}: ${faces.length ? `${faces.length} numbered face${faces.length > 1 ? 's' : ''}, listed beside the picture` : 'no face found'}`;
     // The text is complete above; the picture follows once encoded.
     const thumbnail = await shrunkJpeg(canvas, Math.ceil(shownWidth() * (window.devicePixelRatio || 1)));
     canvas.width = canvas.height = 0; // its memory goes now, not at the next collection
@@ -220,9 +191,11 @@ export async function renderResult(file, bitmap, analysis, inference) {
   });
   $('.download-png', card).addEventListener('click', async () => {
     const again = await reread();
-    const canvas = annotate(again, analysis, record.faces, shownWidth());
+    const { canvas, fontPx, marks } = annotate(again, analysis, record.faces, shownWidth());
     again?.close();
-    download(`${stem(name)}-genderlens.png`, await toBlob(canvas, 'image/png'));
+    // Faces that show only their number are listed, with their labels, under the picture.
+    const keyed = marks.every((m) => m.full) ? canvas : withKey(canvas, record.faces, fontPx);
+    download(`${stem(name)}-genderlens.png`, await toBlob(keyed, 'image/png'));
   });
   $('.download-json', card).addEventListener('click', () => {
     const json = JSON.stringify({ file: name, width: analysis.width, height: analysis.height, faces: record.faces }, null, 2);

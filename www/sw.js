@@ -13,6 +13,7 @@ const SHELL = [
   './style.css',
   './app.js',
   './cards.js',
+  './marks.js',
   './worker.js',
   './pixels.js',
   './warm-up.jpg',

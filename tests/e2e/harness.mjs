@@ -1,5 +1,5 @@
 // What the page tests and the page benchmark share: the repository's paths and fixtures, a
-// static server for www/ on a free loopback port, and Debian's Chromium, headless.
+// static server for www/ on a free loopback port, Debian's Chromium, headless, and drops.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -68,4 +68,25 @@ export async function memoryOf(page) {
     wasm += await worker.evaluate(() => globalThis.genderlensWasmBytes?.() ?? 0);
   }
   return { js_heap_bytes: jsHeap, wasm_bytes: wasm, total_bytes: jsHeap + wasm };
+}
+
+/** Dispatches a real `drop` event carrying one File. */
+export async function dropFile(page, name, type, bytes) {
+  await page.evaluate(([name, type, b64]) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([data], name, { type }));
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, [name, type, Buffer.from(bytes).toString('base64')]);
+}
+
+/** Dispatches one `drop` event carrying several files: `[name, type, bytes]` each. */
+export async function dropFiles(page, files) {
+  await page.evaluate((files) => {
+    const transfer = new DataTransfer();
+    for (const [name, type, b64] of files) {
+      transfer.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+    }
+    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }, files.map(([name, type, bytes]) => [name, type, Buffer.from(bytes).toString('base64')]));
 }
