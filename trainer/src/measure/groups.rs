@@ -73,6 +73,16 @@ pub fn age_and_race(path: &Path) -> (Option<u32>, Option<usize>) {
     (age, race)
 }
 
+/// Children split at three: babies' apparent sex is a different question from a child's
+/// (the targets ask 3–15 for a figure, under 3 only reported).
+pub fn child_band(age: Option<u32>) -> &'static str {
+    match age {
+        Some(0..=2) => "under 3",
+        Some(3..=15) => "3–15",
+        _ => "",
+    }
+}
+
 pub fn age_band(age: Option<u32>) -> &'static str {
     age.and_then(|a| {
         AGE_BANDS
@@ -94,6 +104,7 @@ pub struct Labelled<'a> {
     pub sex: &'static str,
     pub race: &'static str,
     pub age: &'static str,
+    pub child: &'static str,
     pub sex_and_age: &'static str,
     pub outcome: &'a Outcome,
 }
@@ -145,6 +156,7 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
                 sex: CLASSES[*truth as usize],
                 race: race.map_or("unknown", |r| RACES[r]),
                 age: age_band(age),
+                child: child_band(age),
                 sex_and_age: SEX_AND_AGE[band
                     .map_or(CLASSES.len() * AGE_BANDS.len() + *truth as usize, |b| {
                         *truth as usize * AGE_BANDS.len() + b
@@ -154,7 +166,7 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
         })
         .collect();
     let mut rows = vec![row("all", "all", &labelled.iter().collect::<Vec<_>>())];
-    let groups: [GroupBy; 5] = [
+    let groups: [GroupBy; 6] = [
         ("sex", CLASSES.to_vec(), |l| l.sex),
         (
             "race",
@@ -173,6 +185,7 @@ pub fn group_rows(files: &FileList, outcomes: &[Outcome]) -> Vec<GroupRow> {
                 "16 and over"
             }
         }),
+        ("children", vec!["under 3", "3–15"], |l| l.child),
         ("sex and age", SEX_AND_AGE.to_vec(), |l| l.sex_and_age),
     ];
     for (group, values, key) in groups {
@@ -231,6 +244,11 @@ mod tests {
         assert_eq!(age_band(Some(16)), "16–29");
         assert_eq!(age_band(Some(15)), "under 16");
         assert_eq!(age_band(Some(60)), "60+");
+        assert_eq!(
+            [0, 2, 3, 15, 16].map(|a| child_band(Some(a))),
+            ["under 3", "under 3", "3–15", "3–15", ""]
+        );
+        assert_eq!(child_band(None), "");
         assert_eq!(age_and_race(Path::new("x/holiday.jpg")), (None, None));
         assert_eq!(age_and_race(Path::new("x/Alice.jpg")), (None, None));
         assert_eq!(
