@@ -1,9 +1,11 @@
-//! The matrix product behind the convolutions: the `gemm` crate's kernel (the one candle's
-//! matmul runs), called with the operand order it is fastest at.
+//! The matrix product behind the convolutions: natively the `gemm` crate's kernel (the one
+//! candle's matmul runs), called with the operand order it is fastest at; in the browser
+//! [`super::product`], which does the same for the inference layers' one shape of product.
 
 use super::im2col::{im2col, scratch};
 
 /// A read-only f32 matrix inside a slice: `at(r, c) = data[r·row_stride + c·col_stride]`.
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Clone, Copy)]
 pub(crate) struct Matrix<'a> {
     data: &'a [f32],
@@ -11,6 +13,7 @@ pub(crate) struct Matrix<'a> {
     col_stride: usize,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl<'a> Matrix<'a> {
     /// A row-major (rows × cols) matrix.
     pub(crate) fn rows(data: &'a [f32], cols: usize) -> Self {
@@ -32,6 +35,7 @@ impl<'a> Matrix<'a> {
 }
 
 /// Whether a (rows × cols) matrix with these strides lies inside `len` elements.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn fits(
     len: usize,
     rows: usize,
@@ -49,6 +53,7 @@ pub(crate) fn fits(
 /// order the kernel is fastest at (the microkernel vectorises along `m`, so `m` should be the
 /// long pixel dimension: 3–4× faster for the input-gradient product of the early layers,
 /// measured), and the product is written straight into the op's output buffer.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn gemm_into(
     dst: &mut [f32],
     dst_transposed: bool,
@@ -60,6 +65,7 @@ pub(crate) fn gemm_into(
 }
 
 /// [`gemm_into`] that adds the product to `dst` when `accumulate`.
+#[cfg(not(target_arch = "wasm32"))]
 fn gemm_onto(
     dst: &mut [f32],
     dst_transposed: bool,
@@ -123,12 +129,21 @@ pub(crate) fn convolve(
     let (taps, pixels) = (channels * 9, batch * h * w);
     let out_channels = weight.len() / taps;
     let mut out = vec![0f32; out_channels * pixels];
+    #[cfg(not(target_arch = "wasm32"))]
     gemm_into(
         &mut out,
         false,
         Matrix::rows(weight, taps),
         Matrix::rows(&columns, pixels),
         (out_channels, pixels, taps),
+    );
+    #[cfg(target_arch = "wasm32")]
+    super::product::product_into(
+        &mut out,
+        weight,
+        &columns,
+        (out_channels, pixels, taps),
+        false,
     );
     scratch::give_back(columns);
     out
@@ -148,6 +163,7 @@ pub(crate) fn pointwise(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize) 
     if pixels == 0 {
         return out;
     }
+    #[cfg(not(target_arch = "wasm32"))]
     gemm_onto(
         &mut out,
         true,
@@ -156,5 +172,7 @@ pub(crate) fn pointwise(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize) 
         Matrix::transposed(weight, k),
         (pixels, out_channels, k),
     );
+    #[cfg(target_arch = "wasm32")]
+    super::product::product_into(&mut out, weight, x, (out_channels, pixels, k), true);
     out
 }

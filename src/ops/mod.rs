@@ -17,6 +17,8 @@ pub(crate) mod im2col;
 pub(crate) mod norm;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod pool;
+#[cfg(any(target_arch = "wasm32", test))]
+mod product;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod reference;
 #[cfg(not(target_arch = "wasm32"))]
