@@ -52,12 +52,6 @@ pub struct Framing {
 }
 
 impl Framing {
-    /// Tight crops along the box: how models were trained before either setting existed.
-    pub const TIGHT_BOX: Self = Self {
-        scale: CropScale::TIGHT,
-        aligned: false,
-    };
-
     /// As stored beside the weights.
     pub(crate) fn from_tensors(file: &SafeTensors) -> Result<Self, String> {
         Ok(Self {

@@ -92,7 +92,7 @@ export function drawMarks(ctx, faces, scale, fontPx) {
   return marks;
 }
 
-/** Height of the strip `drawKey` draws under a picture `width` px wide. */
+/** The key's entries (`${number} ${label}`) wrapped into lines that fit `width` px. */
 function keyLines(ctx, faces, width, fontPx) {
   ctx.font = `600 ${fontPx}px system-ui, sans-serif`;
   const gap = fontPx;

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeY4m } from './y4m.mjs';
+import { COLORS } from '../../www/marks.js';
 import { dropFile, dropFiles, fixture, launch, memoryOf, root, startServer, www } from './harness.mjs';
 
 const solvay = fixture('solvay-1927.jpg');
@@ -184,8 +185,7 @@ for (const [photoName, minFaces] of [['the Solvay photo', 27], ['a made-up crowd
     // Where the page says it drew each mark (a page without that record: box lines of 3 px, no marks).
     const layout = JSON.parse(await card.locator('.annotated').getAttribute('data-marks') ?? 'null')
       ?? { width: photoWidth, lineWidth: 3, marks: [] };
-    const colours = { female: '#d0197f', male: '#1673d1', uncertain: '#6b6b6b' };
-    layout.marks.forEach((m, i) => { m.colour = colours[faces[i].label]; });
+    layout.marks.forEach((m, i) => { m.colour = COLORS[faces[i].label]; });
     const boxes = faces.map((f) => f.box);
     const png = await downloaded(page, card.locator('.download-png'));
     fs.writeFileSync(path.join(root, 'target', `marked-${name}.png`), png); // for a person to look at

@@ -119,7 +119,7 @@ pub fn shares(names: &[&str], sizes: &[usize], given: &[String]) -> Result<Vec<f
 /// `--limit` applied, shares fixed.
 pub fn load_sources(args: &TrainArgs) -> Result<Vec<Source>> {
     let listed = listed(args)?;
-    let cut = args.framing()?;
+    let crop_framing = args.framing()?;
     // Bad shares fail now, not after minutes of decoding (any sizes tell the same).
     let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
     shares(&names, &vec![1; names.len()], &args.shares)?;
@@ -131,8 +131,8 @@ pub fn load_sources(args: &TrainArgs) -> Result<Vec<Source>> {
         )?;
         let train_files = limited(train_files, args.limit);
         let val_files = limited(FileList::scan(&dir.join("Validation"))?, args.limit);
-        let train = load_split(&name, "Training", train_files, framing, cut);
-        let val = load_split(&name, "Validation", val_files, framing, cut);
+        let train = load_split(&name, "Training", train_files, framing, crop_framing);
+        let val = load_split(&name, "Validation", val_files, framing, crop_framing);
         for (split, faces) in [("Training", &train), ("Validation", &val)] {
             if faces.faces.is_empty() {
                 bail!("{name}: no usable images in {}", dir.join(split).display());
@@ -175,7 +175,7 @@ fn load_split(
     split: &str,
     files: FileList,
     framing: Framing,
-    cut: crop::Framing,
+    crop_framing: crop::Framing,
 ) -> Split {
     let bar = ProgressBar::new(files.files.len() as u64).with_style(
         ProgressStyle::with_template("{prefix:24} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
@@ -200,7 +200,7 @@ fn load_split(
             (files, faces, kept)
         }
         Framing::Photos => {
-            let detected = detect_faces(files, cut, &bar);
+            let detected = detect_faces(files, crop_framing, &bar);
             (detected.files, detected.crops, detected.image_of_crop)
         }
     };
