@@ -187,7 +187,8 @@ pub(crate) fn optional_scalar(file: &SafeTensors, name: &str) -> Result<Option<f
     Ok(Some(value))
 }
 
-/// The f32 values of tensor `name`, which must have exactly `shape`.
+/// The f32 values of tensor `name`, which must have exactly `shape`; an 8-bit tensor is
+/// expanded with the per-channel scales stored beside it (`crate::quantize`).
 pub(crate) fn floats_of_shape(
     file: &SafeTensors,
     name: &str,
@@ -197,7 +198,32 @@ pub(crate) fn floats_of_shape(
     if view.shape() != shape {
         return Err(shape_mismatch(name, view.shape(), shape));
     }
-    floats(&view, name)
+    if view.dtype() != Dtype::U8 {
+        return floats(&view, name);
+    }
+    let scales = scales_of(file, name, shape[0])?;
+    let per_channel = view.data().len() / shape[0];
+    Ok(view
+        .data()
+        .chunks_exact(per_channel)
+        .zip(scales)
+        .flat_map(|(levels, scale)| {
+            levels
+                .iter()
+                .map(move |&q| (f32::from(q) - ZERO_POINT) * scale)
+        })
+        .collect())
+}
+
+/// The per-channel scales of the 8-bit tensor `name` with `channels` output channels.
+fn scales_of(file: &SafeTensors, name: &str, channels: usize) -> Result<Vec<f32>, String> {
+    let scale_name = format!("{name}{SCALE_SUFFIX}");
+    if file.tensor(&scale_name).is_err() {
+        return Err(format!(
+            "tensor `{name}` is 8-bit but `{scale_name}` is missing"
+        ));
+    }
+    floats_of_shape(file, &scale_name, &[channels])
 }
 
 fn shape_mismatch(name: &str, stored: &[usize], needed: &[usize]) -> String {
@@ -221,13 +247,7 @@ fn convolution(file: &SafeTensors, name: &str, in_channels: usize) -> Result<Con
             out_channels,
         });
     }
-    let scale_name = format!("{name}{SCALE_SUFFIX}");
-    if file.tensor(&scale_name).is_err() {
-        return Err(format!(
-            "tensor `{name}` is 8-bit but `{scale_name}` is missing"
-        ));
-    }
-    let scales = floats_of_shape(file, &scale_name, &[out_channels])?;
+    let scales = scales_of(file, name, out_channels)?;
     let levels: Vec<i8> = view
         .data()
         .iter()
@@ -356,6 +376,27 @@ mod tests {
         assert!(
             error.starts_with("tensor `stage0.conv.weight`: shape mismatch, stored [2, 192]"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn eight_bit_tensors_are_expanded_with_their_channel_scales() {
+        use safetensors::tensor::TensorView;
+        let levels = [128u8, 129, 255, 128, 1, 130];
+        let scales: Vec<u8> = [0.5f32, 2.0].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let q = TensorView::new(Dtype::U8, vec![2, 3], &levels).unwrap();
+        let scale = TensorView::new(Dtype::F32, vec![2], &scales).unwrap();
+        let bytes = safetensors::serialize([("w", q.clone()), ("w.scale", scale)], None).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(
+            floats_of_shape(&file, "w", &[2, 3]).unwrap(),
+            [0.0, 0.5, 63.5, 0.0, -254.0, 4.0]
+        );
+        let bytes = safetensors::serialize([("w", q)], None).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(
+            floats_of_shape(&file, "w", &[2, 3]).unwrap_err(),
+            "tensor `w` is 8-bit but `w.scale` is missing"
         );
     }
 }

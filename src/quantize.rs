@@ -7,7 +7,8 @@
 //! largest magnitude). Measured on the previous model (f16 first): Kaggle validation 97.36 % →
 //! 97.37 %; utk-dev end to end one of 992 faces changed label (`models/README.md`).
 
-use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
+pub use crate::weights::SCALE_SUFFIX;
+use crate::weights::ZERO_POINT;
 use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
 
@@ -28,24 +29,31 @@ pub fn quantize(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Ten
             out.insert(name.clone(), tensor.clone());
             continue;
         }
-        let channels = tensor.to_dtype(DType::F32)?.flatten_from(1)?;
-        // A channel of zeros gets scale 1: its weights still round to exactly 0.
-        let largest = channels.abs()?.max_keepdim(D::Minus1)?;
-        let scale = (largest
-            .ne(0f32)?
-            .where_cond(&largest, &largest.ones_like()?)?
-            / LEVELS)?;
-        let q = (channels
-            .broadcast_div(&scale)?
-            .round()?
-            .clamp(-LEVELS, LEVELS)?
-            + f64::from(ZERO_POINT))?
-        .to_dtype(DType::U8)?
-        .reshape(tensor.shape())?;
+        let (q, scale) = per_channel(tensor)?;
         out.insert(name.clone(), q);
-        out.insert(format!("{name}{SCALE_SUFFIX}"), scale.flatten_all()?);
+        out.insert(format!("{name}{SCALE_SUFFIX}"), scale);
     }
     Ok(out)
+}
+
+/// One tensor's 8-bit form (same shape, `u8`) and its scales, one per index of the first
+/// dimension (the output channel).
+pub fn per_channel(tensor: &Tensor) -> Result<(Tensor, Tensor)> {
+    let channels = tensor.to_dtype(DType::F32)?.flatten_from(1)?;
+    // A channel of zeros gets scale 1: its weights still round to exactly 0.
+    let largest = channels.abs()?.max_keepdim(D::Minus1)?;
+    let scale = (largest
+        .ne(0f32)?
+        .where_cond(&largest, &largest.ones_like()?)?
+        / LEVELS)?;
+    let q = (channels
+        .broadcast_div(&scale)?
+        .round()?
+        .clamp(-LEVELS, LEVELS)?
+        + f64::from(ZERO_POINT))?
+    .to_dtype(DType::U8)?
+    .reshape(tensor.shape())?;
+    Ok((q, scale.flatten_all()?))
 }
 
 #[cfg_attr(target_arch = "wasm32", inline(never))]

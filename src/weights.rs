@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 /// Suffix of the per-channel scale tensor stored beside an 8-bit weight (see
 /// `quantize`: `w ≈ (q − ZERO_POINT) · scale[o]`).
-pub(crate) const SCALE_SUFFIX: &str = ".scale";
+pub const SCALE_SUFFIX: &str = ".scale";
 /// `q` of a zero weight; `q − ZERO_POINT` spans −127..=127.
 pub(crate) const ZERO_POINT: f32 = 128.0;
 

@@ -42,15 +42,28 @@ fn fixture(file: &str) -> &'static [u8] {
     }
 }
 
-/// Checks every photo of the reference; returns how many faces were compared. A face the
+/// How closely ours matched the reference: faces compared, the largest difference of a box
+/// corner or landmark coordinate (pixels) and of a score.
+#[derive(Debug)]
+pub struct Compared {
+    pub faces: usize,
+    pub worst_pixels: f32,
+    pub worst_score: f32,
+}
+
+/// Checks every photo of the reference and says how closely they matched. A face the
 /// reference scores clearly above the product's threshold must be found by ours and match
 /// it; ours may find no face the reference does not list, and none it scores clearly
 /// below the threshold ("clearly": by more than [`SCORE`]).
-pub fn assert_same_faces_as_the_reference() -> usize {
+pub fn assert_same_faces_as_the_reference() -> Compared {
     let reference: Reference = serde_json::from_str(REFERENCE).expect("reference.json parses");
     // Everything the reference lists, so a near-threshold face is compared too.
     let detector = FaceDetector::new().with_threshold(reference.reported_score);
-    let mut compared = 0;
+    let mut compared = Compared {
+        faces: 0,
+        worst_pixels: 0.0,
+        worst_score: 0.0,
+    };
     for photo in &reference.images {
         let image = decode_image(fixture(&photo.file)).expect("fixture decodes");
         let ours = detector.search(&image);
@@ -71,6 +84,7 @@ pub fn assert_same_faces_as_the_reference() -> usize {
             let corners = |b: [f32; 4]| [b[0], b[1], b[0] + b[2], b[1] + b[3]];
             let got = corners([f.x, f.y, f.width, f.height]);
             for (g, x) in got.iter().zip(corners(e.bbox)) {
+                compared.worst_pixels = compared.worst_pixels.max((g - x).abs());
                 assert!(
                     (g - x).abs() <= PIXELS,
                     "{}: box {got:?} vs {:?}",
@@ -79,6 +93,8 @@ pub fn assert_same_faces_as_the_reference() -> usize {
                 );
             }
             for (g, x) in f.landmarks.iter().zip(&e.landmarks) {
+                let apart = (g[0] - x[0]).abs().max((g[1] - x[1]).abs());
+                compared.worst_pixels = compared.worst_pixels.max(apart);
                 assert!(
                     (g[0] - x[0]).abs() <= PIXELS && (g[1] - x[1]).abs() <= PIXELS,
                     "{}: landmarks {:?} vs {:?}",
@@ -87,6 +103,7 @@ pub fn assert_same_faces_as_the_reference() -> usize {
                     e.landmarks
                 );
             }
+            compared.worst_score = compared.worst_score.max((f.score - e.score).abs());
             assert!(
                 (f.score - e.score).abs() <= SCORE,
                 "{}: score {} vs {}",
@@ -94,7 +111,7 @@ pub fn assert_same_faces_as_the_reference() -> usize {
                 f.score,
                 e.score
             );
-            compared += 1;
+            compared.faces += 1;
         }
         for f in &ours {
             let listed = photo
