@@ -188,7 +188,7 @@ for (const [photoName, minFaces] of [['the Solvay photo', 27], ['a made-up crowd
     layout.marks.forEach((m, i) => { m.colour = COLORS[faces[i].label]; });
     const boxes = faces.map((f) => f.box);
     const png = await downloaded(page, card.locator('.download-png'));
-    fs.writeFileSync(path.join(root, 'target', `marked-${name}.png`), png); // for a person to look at
+    fs.writeFileSync(path.join(root, 'target', `marked-${path.parse(name).name}.png`), png); // for a person to look at
     for (const [where, picture] of [['card', null], ['downloaded image', png]]) {
       const { covered, shows } = await readMarks(page, photo, picture, boxes, layout);
       // The card is a JPEG: a few pixels of ringing beside a mark are not a mark.
