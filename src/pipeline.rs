@@ -6,13 +6,14 @@ use crate::crop::{crop_face, Framing};
 use crate::decode::decode_image;
 use crate::detect::{FaceBox, FaceDetector};
 use crate::error::Result;
-use crate::preprocess::{fit_within, resize_to_input};
+use crate::preprocess::resize_to_input;
 use image::RgbImage;
 use serde::Serialize;
 use web_time::Instant;
 
 /// Images are searched for faces at most this large (longer side, pixels): detection time
-/// grows with the pixel count, and the detector finds faces down to about 10 px there.
+/// grows with the pixel count, and the detector finds faces down to about 10 px there (a
+/// photo over twice as large is searched for smaller faces in tiles as well).
 pub const MAX_WORKING_SIDE: u32 = 1024;
 
 /// One classified face. `box` is (x, y, width, height) in pixels of the input image;
@@ -48,6 +49,7 @@ pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,
     framing: Framing,
+    small_faces: bool,
 }
 
 impl Pipeline {
@@ -57,6 +59,7 @@ impl Pipeline {
             detector: FaceDetector::new(),
             framing: classifier.framing(),
             classifier,
+            small_faces: false,
         }
     }
 
@@ -64,6 +67,13 @@ impl Pipeline {
     /// whose faces are cut before it exists.
     pub fn cropping_as(mut self, framing: Framing) -> Self {
         self.framing = framing;
+        self
+    }
+
+    /// Searches photos larger than [`MAX_WORKING_SIDE`] at their full resolution too, for
+    /// faces down to about 24 px ([`FaceDetector::detect_in_photo`]).
+    pub fn searching_small_faces(mut self, small_faces: bool) -> Self {
+        self.small_faces = small_faces;
         self
     }
 
@@ -78,7 +88,7 @@ impl Pipeline {
 
     pub fn analyze(&mut self, image: &RgbImage) -> Result<Analysis> {
         let start = Instant::now();
-        let (boxes, crops, scale) = self.find_faces(image);
+        let (boxes, crops) = self.find_faces(image);
         let detected = Instant::now();
         let probabilities = self.classifier.p_male(&crops)?;
         let faces = boxes
@@ -86,9 +96,9 @@ impl Pipeline {
             .zip(probabilities)
             .map(|(b, p_male)| Face {
                 bbox: [b.x, b.y, b.width, b.height],
-                // The crop's resolution is the working image's; its size follows the box's
-                // height (`crop::crop_region`).
-                verdict: verdict_for_face(p_male, b.height / scale),
+                // The crop is cut from `image`: its size follows the box's height there
+                // (`crop::crop_region`).
+                verdict: verdict_for_face(p_male, b.height),
                 p_male,
                 detector_score: Some(b.score),
                 landmarks: Some(b.landmarks),
@@ -106,20 +116,19 @@ impl Pipeline {
     /// The faces [`Self::analyze`] classifies: boxes in `image`'s pixels, most confident
     /// first, each with its network-sized crop (also what `genderlens adapt` trains on).
     pub fn face_crops(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>) {
-        let (boxes, crops, _) = self.find_faces(image);
-        (boxes, crops)
+        self.find_faces(image)
     }
 
-    /// [`Self::face_crops`] and the factor from the working image's pixels to `image`'s.
-    fn find_faces(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>, f32) {
-        let (working, scale) = fit_within(image, MAX_WORKING_SIDE);
-        let boxes = self.detector.detect(&working);
+    /// [`Self::face_crops`]: each face cut from `image` itself, at its full resolution.
+    fn find_faces(&mut self, image: &RgbImage) -> (Vec<FaceBox>, Vec<RgbImage>) {
+        let boxes = self
+            .detector
+            .detect_in_photo(image, MAX_WORKING_SIDE, self.small_faces);
         let crops = boxes
             .iter()
-            .map(|b| crop_face(&working, b, self.framing))
+            .map(|b| crop_face(image, b, self.framing))
             .collect();
-        let boxes = boxes.into_iter().map(|b| b.scaled(scale, scale)).collect();
-        (boxes, crops, scale)
+        (boxes, crops)
     }
 
     /// Classifies the whole image as one face crop (for photos that are already crops).

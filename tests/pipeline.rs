@@ -295,3 +295,50 @@ fn faces_are_cropped_as_the_model_learned_them() {
     let error = model(framing(9.0, false)).err().unwrap().to_string();
     assert!(error.contains("crop scale of 9"), "{error}");
 }
+
+/// A phone-sized photo with a crowd of small faces (about 34 px, 9 px in the working copy):
+/// asked to, the tiled search at full resolution finds each of them once, wherever the tiles
+/// cut; the working copy alone finds few.
+#[test]
+fn small_faces_in_a_large_photo_are_found_once_each() {
+    let (width, height) = (4096u32, 3072u32);
+    let mut photo = image::RgbImage::from_pixel(width, height, image::Rgb([120, 130, 125]));
+    let mut placed = Vec::new();
+    // Portraits 72 px wide (faces about 34 px), on a grid whose columns and rows straddle
+    // the tiles' borders (every 512 px) as well as lying between them.
+    for (row, y) in [180u32, 990, 1700, 2530].into_iter().enumerate() {
+        for (column, x) in [300u32, 990, 1500, 2020, 2700, 3560]
+            .into_iter()
+            .enumerate()
+        {
+            let (_, bytes) = PORTRAITS[(row + column) % PORTRAITS.len()];
+            let portrait = genderlens::decode::decode_image(bytes).unwrap();
+            let small = image::imageops::resize(&portrait, 72, 72, image::imageops::Triangle);
+            image::imageops::replace(&mut photo, &small, x.into(), y.into());
+            placed.push((x as f32 + 36.0, y as f32 + 36.0));
+        }
+    }
+    let found = |small_faces: bool| {
+        let mut pipeline = Pipeline::embedded()
+            .unwrap()
+            .searching_small_faces(small_faces);
+        pipeline.analyze(&photo).unwrap().faces
+    };
+    let near = |faces: &[genderlens::Face], (x, y): (f32, f32)| {
+        let centre = |b: [f32; 4]| (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+        faces
+            .iter()
+            .filter(|f| {
+                let (cx, cy) = centre(f.bbox);
+                (cx - x).hypot(cy - y) < 30.0
+            })
+            .count()
+    };
+    let faces = found(true);
+    for &at in &placed {
+        assert_eq!(near(&faces, at), 1, "the face at {at:?}: {faces:?}");
+    }
+    assert_eq!(faces.len(), placed.len(), "{faces:?}");
+    let alone = found(false).len();
+    assert!(alone < placed.len() / 2, "{alone} found without the tiles");
+}

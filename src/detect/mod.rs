@@ -4,7 +4,7 @@
 mod decode;
 pub mod yunet;
 
-use crate::preprocess::triangle_resize;
+use crate::preprocess::{fit_within, triangle_resize};
 use decode::{candidates, suppress_overlaps, NMS_IOU};
 use image::RgbImage;
 use safetensors::SafeTensors;
@@ -31,11 +31,21 @@ pub struct FaceBox {
 /// Boxes scoring below this are not faces. At 0.7 the network found 29 of the Solvay
 /// photo's 29 faces with no stray box (docs/design.md, "The detector").
 pub const SCORE_THRESHOLD: f32 = 0.7;
+/// A large photo's faces under this many pixels of its working copy are searched for again
+/// at its full resolution when asked ([`FaceDetector::detect_in_photo`]): the network finds
+/// most faces from about 24 px (portraits shrunk into a photo: 3 of 24 at 17 px, 13 at 21,
+/// 23 at 25, all at 34), and the classifier reads them from 24.
+const LEFT_TO_TILES: f32 = 24.0;
 /// The network finds faces from about 10 px up to this side in the image it is given;
 /// larger ones are searched for in a shrunk copy (`FaceDetector::detect`).
 pub const LARGEST_FACE: f32 = 256.0;
 /// How much smaller the copy searched for large faces is.
 const SHRINK_FOR_LARGE_FACES: u32 = 4;
+/// The step of a tiled search ([`FaceDetector::search_tiles`]); each tile reaches a margin
+/// beyond its square on every side.
+const TILE: u32 = 512;
+/// A face box this close to a tile's inner edge may be a face the edge cuts.
+const EDGE: u32 = 2;
 
 pub struct FaceDetector {
     net: YuNet,
@@ -60,6 +70,30 @@ impl FaceDetector {
     pub fn with_threshold(mut self, threshold: f32) -> Self {
         self.threshold = threshold;
         self
+    }
+
+    /// Every face of a photo of any size, in its pixels, most confident first: searched in a
+    /// copy at most `working_side` px ([`Self::detect`]); with `small_faces`, a photo larger
+    /// than that is searched again at its full resolution, in tiles ([`Self::search_tiles`]),
+    /// for the faces the copy shows too small to find (from about 24 px of the photo; they
+    /// cost a pass over every pixel of it).
+    pub fn detect_in_photo(
+        &self,
+        image: &RgbImage,
+        working_side: u32,
+        small_faces: bool,
+    ) -> Vec<FaceBox> {
+        let (working, scale) = fit_within(image, working_side);
+        let mut faces: Vec<FaceBox> = self
+            .detect(&working)
+            .into_iter()
+            .map(|f| f.scaled(scale, scale))
+            .collect();
+        if small_faces && scale > 1.0 {
+            faces.extend(self.search_tiles(image, LEFT_TO_TILES * scale));
+            faces = suppress_overlaps(faces, NMS_IOU);
+        }
+        faces
     }
 
     /// Every face in `image`, most confident first: one pass at its size (faces of about
@@ -100,6 +134,40 @@ impl FaceDetector {
         );
         let heads = self.net.forward(&bgr_planes(image, pw, ph), (ph, pw));
         suppress_overlaps(candidates(&heads, self.threshold), NMS_IOU)
+    }
+
+    /// Faces up to `largest` px in `image`, searched in overlapping tiles: the network's
+    /// memory stays one tile's whatever the photo's size. Tiles overlap by `largest`, so
+    /// every such face lies whole in one; a face a tile's edge cuts is left to its
+    /// neighbour, and a face two tiles hold whole is kept once.
+    pub fn search_tiles(&self, image: &RgbImage, largest: f32) -> Vec<FaceBox> {
+        let (w, h) = image.dimensions();
+        // Half a face each side, rounded so that a tile's side is a multiple of the network's.
+        let margin =
+            ((largest / 2.0).ceil().max(0.0) as u32).next_multiple_of(SIDE_MULTIPLE as u32 / 2);
+        let mut faces = Vec::new();
+        for y in (0..h).step_by(TILE as usize) {
+            for x in (0..w).step_by(TILE as usize) {
+                let (left, top) = (x.saturating_sub(margin), y.saturating_sub(margin));
+                let (right, bottom) = ((x + TILE + margin).min(w), (y + TILE + margin).min(h));
+                let tile = image::imageops::crop_imm(image, left, top, right - left, bottom - top);
+                // Edges inside the photo cut faces; a face within EDGE px of one may be cut.
+                let inner = |edge: u32, border: u32| edge != border;
+                let whole = |f: &FaceBox| {
+                    (!inner(left, 0) || f.x >= (left + EDGE) as f32)
+                        && (!inner(top, 0) || f.y >= (top + EDGE) as f32)
+                        && (!inner(right, w) || f.x + f.width <= (right - EDGE) as f32)
+                        && (!inner(bottom, h) || f.y + f.height <= (bottom - EDGE) as f32)
+                };
+                let found = self.search(&tile.to_image()).into_iter();
+                faces.extend(
+                    found
+                        .map(|f| f.shifted(left as f32, top as f32))
+                        .filter(|f| f.width.max(f.height) <= largest && whole(f)),
+                );
+            }
+        }
+        suppress_overlaps(faces, NMS_IOU)
     }
 }
 
@@ -146,6 +214,16 @@ impl FaceBox {
         }
         let intersection = w * h;
         intersection / (self.width * self.height + other.width * other.height - intersection)
+    }
+
+    /// The box and landmarks moved by (`dx`, `dy`) pixels.
+    pub fn shifted(self, dx: f32, dy: f32) -> Self {
+        Self {
+            x: self.x + dx,
+            y: self.y + dy,
+            landmarks: self.landmarks.map(|[x, y]| [x + dx, y + dy]),
+            ..self
+        }
     }
 
     /// The box and landmarks in an image `sx` times wider and `sy` times taller.
