@@ -312,3 +312,39 @@ fn filters_keep_the_surest_faces_and_bad_stream_options_are_clear_errors() {
         assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
     }
 }
+
+#[test]
+fn small_faces_asks_for_the_crowd_the_working_copy_shows_too_small() {
+    // Six portraits 64 px wide (faces about 30 px, 10 px in the 1 024 px working copy) in a
+    // 3 072 × 2 048 photo.
+    let dir = tempfile::tempdir().unwrap();
+    let mut photo = image::RgbImage::from_pixel(3072, 2048, image::Rgb([120, 130, 125]));
+    for (i, (x, y)) in [
+        (200, 300),
+        (1100, 500),
+        (2500, 260),
+        (600, 1500),
+        (1500, 1300),
+        (2700, 1700),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let portrait = genderlens::decode::decode_image(PORTRAITS[i % PORTRAITS.len()].1).unwrap();
+        let small = image::imageops::resize(&portrait, 64, 64, image::imageops::Triangle);
+        image::imageops::replace(&mut photo, &small, x, y);
+    }
+    let path = dir.path().join("crowd.png");
+    photo.save(&path).unwrap();
+    let faces = |extra: &[&str]| {
+        let output = genderlens(&[&["predict", path.to_str().unwrap(), "--json"], extra].concat());
+        assert_success(&output);
+        last_json_line(&output)[0]["faces"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (thorough, quick) = (faces(&["--small-faces"]), faces(&[]));
+    assert_eq!(thorough, 6, "with --small-faces");
+    assert!(quick < thorough, "{quick} faces without --small-faces");
+}
