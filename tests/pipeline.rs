@@ -132,7 +132,7 @@ fn a_face_filling_a_large_photo_is_found_once() {
                 "{class}: {b:?} vs {s:?} × {factor}"
             );
         }
-        assert_eq!(faces[0].verdict.likely, class);
+        assert_eq!(faces[0].verdict.likely, class, "{faces:?}");
     }
 }
 
