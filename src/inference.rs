@@ -9,7 +9,7 @@ use crate::ops::fused::norm_relu_pool;
 use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
 use crate::preprocess::{normalised, INPUT_SIZE};
-use crate::weights::{SCALE_SUFFIX, ZERO_POINT};
+use crate::weights::{expand_channel, SCALE_SUFFIX, ZERO_POINT};
 use image::RgbImage;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -202,17 +202,12 @@ pub(crate) fn floats_of_shape(
         return floats(&view, name);
     }
     let scales = scales_of(file, name, shape[0])?;
-    let per_channel = view.data().len() / shape[0];
-    Ok(view
-        .data()
-        .chunks_exact(per_channel)
-        .zip(scales)
-        .flat_map(|(levels, scale)| {
-            levels
-                .iter()
-                .map(move |&q| (f32::from(q) - ZERO_POINT) * scale)
-        })
-        .collect())
+    let levels = view.data();
+    let mut weight = Vec::with_capacity(levels.len());
+    for (channel, scale) in levels.chunks_exact(levels.len() / shape[0]).zip(scales) {
+        expand_channel(channel, scale, &mut weight);
+    }
+    Ok(weight)
 }
 
 /// The per-channel scales of the 8-bit tensor `name` with `channels` output channels.

@@ -12,8 +12,8 @@ use serde::Serialize;
 use web_time::Instant;
 
 /// Images are searched for faces at most this large (longer side, pixels): detection time
-/// grows with the pixel count, and the detector finds faces down to about 10 px there (a
-/// photo over twice as large is searched for smaller faces in tiles as well).
+/// grows with the pixel count, and the detector finds faces down to about 10 px there (when
+/// asked, a larger photo is also searched at full resolution for smaller faces, in tiles).
 pub const MAX_WORKING_SIDE: u32 = 1024;
 
 /// One classified face. `box` is (x, y, width, height) in pixels of the input image;

@@ -7,8 +7,7 @@
 //! largest magnitude). Measured on the previous model (f16 first): Kaggle validation 97.36 % →
 //! 97.37 %; utk-dev end to end one of 992 faces changed label (`models/README.md`).
 
-pub use crate::weights::SCALE_SUFFIX;
-use crate::weights::ZERO_POINT;
+use crate::weights::{expand_channel, SCALE_SUFFIX, ZERO_POINT};
 use candle_core::{DType, Result, Tensor, D};
 use std::collections::HashMap;
 
@@ -23,9 +22,18 @@ fn is_quantized(tensor: &Tensor) -> bool {
 /// The weights with every large 4-D tensor replaced by its 8-bit form and scale; the other
 /// tensors are returned unchanged.
 pub fn quantize(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    quantize_where(tensors, |_, tensor| is_quantized(tensor))
+}
+
+/// The weights with every tensor `pick` chooses replaced by its 8-bit form and scale
+/// ([`per_channel`]); the other tensors are returned unchanged.
+pub fn quantize_where(
+    tensors: &HashMap<String, Tensor>,
+    pick: impl Fn(&str, &Tensor) -> bool,
+) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::with_capacity(tensors.len());
     for (name, tensor) in tensors {
-        if !is_quantized(tensor) {
+        if !pick(name, tensor) {
             out.insert(name.clone(), tensor.clone());
             continue;
         }
@@ -38,7 +46,7 @@ pub fn quantize(tensors: &HashMap<String, Tensor>) -> Result<HashMap<String, Ten
 
 /// One tensor's 8-bit form (same shape, `u8`) and its scales, one per index of the first
 /// dimension (the output channel).
-pub fn per_channel(tensor: &Tensor) -> Result<(Tensor, Tensor)> {
+fn per_channel(tensor: &Tensor) -> Result<(Tensor, Tensor)> {
     let channels = tensor.to_dtype(DType::F32)?.flatten_from(1)?;
     // A channel of zeros gets scale 1: its weights still round to exactly 0.
     let largest = channels.abs()?.max_keepdim(D::Minus1)?;
@@ -54,11 +62,6 @@ pub fn per_channel(tensor: &Tensor) -> Result<(Tensor, Tensor)> {
     .to_dtype(DType::U8)?
     .reshape(tensor.shape())?;
     Ok((q, scale.flatten_all()?))
-}
-
-#[cfg_attr(target_arch = "wasm32", inline(never))]
-fn expand_channel(levels: &[u8], scale: f32, weight: &mut Vec<f32>) {
-    weight.extend(levels.iter().map(|&q| (f32::from(q) - ZERO_POINT) * scale));
 }
 
 /// All weights as f32: 8-bit tensors are expanded with their scales (which are consumed);

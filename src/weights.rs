@@ -5,9 +5,16 @@ use std::collections::HashMap;
 
 /// Suffix of the per-channel scale tensor stored beside an 8-bit weight (see
 /// `quantize`: `w ≈ (q − ZERO_POINT) · scale[o]`).
-pub const SCALE_SUFFIX: &str = ".scale";
+pub(crate) const SCALE_SUFFIX: &str = ".scale";
 /// `q` of a zero weight; `q − ZERO_POINT` spans −127..=127.
 pub(crate) const ZERO_POINT: f32 = 128.0;
+
+/// Appends one output channel's 8-bit weights to `weight` as floats. A call per channel:
+/// see "Tier-up" in docs/design.md.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+pub(crate) fn expand_channel(levels: &[u8], scale: f32, weight: &mut Vec<f32>) {
+    weight.extend(levels.iter().map(|&q| (f32::from(q) - ZERO_POINT) * scale));
+}
 
 #[derive(serde::Deserialize)]
 struct TensorInfo {

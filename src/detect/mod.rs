@@ -152,12 +152,11 @@ impl FaceDetector {
                 let (right, bottom) = ((x + TILE + margin).min(w), (y + TILE + margin).min(h));
                 let tile = image::imageops::crop_imm(image, left, top, right - left, bottom - top);
                 // Edges inside the photo cut faces; a face within EDGE px of one may be cut.
-                let inner = |edge: u32, border: u32| edge != border;
                 let whole = |f: &FaceBox| {
-                    (!inner(left, 0) || f.x >= (left + EDGE) as f32)
-                        && (!inner(top, 0) || f.y >= (top + EDGE) as f32)
-                        && (!inner(right, w) || f.x + f.width <= (right - EDGE) as f32)
-                        && (!inner(bottom, h) || f.y + f.height <= (bottom - EDGE) as f32)
+                    (left == 0 || f.x >= (left + EDGE) as f32)
+                        && (top == 0 || f.y >= (top + EDGE) as f32)
+                        && (right == w || f.x + f.width <= (right - EDGE) as f32)
+                        && (bottom == h || f.y + f.height <= (bottom - EDGE) as f32)
                 };
                 let found = self.search(&tile.to_image()).into_iter();
                 faces.extend(
