@@ -4,7 +4,7 @@
 //! convolutions, im2col and the GEMM, the fused norm-ReLU-pool); a test holds the two
 //! networks' logits equal.
 
-use crate::int_conv::IntegerConv3x3;
+use crate::int_conv::IntegerConv;
 use crate::ops::fused::norm_relu_pool;
 use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
@@ -39,7 +39,7 @@ struct Stage {
 
 enum Convolution {
     /// 8-bit stored weights, run in integers.
-    Integer(IntegerConv3x3),
+    Integer(IntegerConv),
     /// (out, in · 9) weights, run as im2col and one GEMM.
     Float {
         weight: Vec<f32>,
@@ -228,28 +228,53 @@ fn shape_mismatch(name: &str, stored: &[usize], needed: &[usize]) -> String {
 /// A stage's convolution: in integers when stored in 8 bits (with its per-channel scales
 /// beside it), else in f32.
 fn convolution(file: &SafeTensors, name: &str, in_channels: usize) -> Result<Convolution, String> {
+    if let Some(conv) = integer_convolution(file, name, in_channels, 3)? {
+        return Ok(Convolution::Integer(conv));
+    }
+    let view = tensor(file, name)?;
+    Ok(Convolution::Float {
+        weight: floats(&view, name)?,
+        out_channels: view.shape()[0],
+    })
+}
+
+/// The weight `name` of a `side`×`side` convolution as an integer convolution when it is
+/// stored in 8 bits, `None` when it is stored as floats. Its shape must be (out,
+/// `in_channels`, 3, 3), or for a 1×1 convolution the matrix (out, `in_channels`).
+pub(crate) fn integer_convolution(
+    file: &SafeTensors,
+    name: &str,
+    in_channels: usize,
+    side: usize,
+) -> Result<Option<IntegerConv>, String> {
     let view = tensor(file, name)?;
     let shape = view.shape();
-    if shape.len() != 4 || shape[1] != in_channels || shape[2..] != [3, 3] || shape[0] == 0 {
+    let kernel: &[usize] = if side == 1 { &[] } else { &[side, side] };
+    if shape.len() != 2 + kernel.len()
+        || shape[1] != in_channels
+        || shape[2..] != *kernel
+        || shape[0] == 0
+    {
+        let needed: Vec<String> = ["out".to_string(), in_channels.to_string()]
+            .into_iter()
+            .chain(kernel.iter().map(usize::to_string))
+            .collect();
         return Err(format!(
-            "tensor `{name}`: shape mismatch, stored {shape:?}, the network needs [out, {in_channels}, 3, 3]"
+            "tensor `{name}`: shape mismatch, stored {shape:?}, the network needs [{}]",
+            needed.join(", ")
         ));
     }
-    let out_channels = shape[0];
     if view.dtype() != Dtype::U8 {
-        return Ok(Convolution::Float {
-            weight: floats(&view, name)?,
-            out_channels,
-        });
+        return Ok(None);
     }
-    let scales = scales_of(file, name, out_channels)?;
+    let scales = scales_of(file, name, shape[0])?;
     let levels: Vec<i8> = view
         .data()
         .iter()
         .map(|&v| (i16::from(v) - ZERO_POINT as i16) as i8)
         .collect();
-    IntegerConv3x3::new(&levels, scales, in_channels)
-        .map(Convolution::Integer)
+    IntegerConv::new(&levels, scales, in_channels, side)
+        .map(Some)
         .map_err(|e| format!("`{name}`: {e}"))
 }
 

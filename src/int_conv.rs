@@ -1,41 +1,57 @@
-//! The inference form of a 3×3 convolution whose weights are stored in 8 bits (see
+//! The inference form of a convolution (3×3 or 1×1) whose weights are stored in 8 bits (see
 //! [`crate::quantize`]): those integer weights times the layer input rounded to 16-bit
-//! integers, summed exactly in 32-bit integers, then scaled back to f32.
+//! integers, summed exactly in 32-bit integers, then scaled back to f32. The classifier's
+//! large 3×3 convolutions and the detector's 1×1 ones run this way.
 //!
 //! Why: a 16-bit multiply-add instruction (`i32x4.dot_i16x8_s` in wasm, `vpmaddwd` on x86)
-//! does twice the multiply-adds of an f32 vector multiply and add, so the classifier's
-//! products take about half the time, in the browser and natively. The integer sums are the
-//! same on every machine; only the input's rounding (at most half a step of 1/16 383 of its
-//! largest magnitude) separates the result from the f32 convolution's.
+//! does twice the multiply-adds of an f32 vector multiply and add, so the products take
+//! about half the time, in the browser and natively. The integer sums are the same on every
+//! machine; only the input's rounding (at most half a step of 1/16 383 of its largest
+//! magnitude) separates the result from the f32 convolution's.
+
+use crate::ops::fused::larger;
 
 /// Inputs are rounded to ±this many steps of their largest magnitude, or fewer in a layer so
-/// wide that a sum of 8-bit weights (±127) times that many could overflow i32 (the network's
-/// widest layer, 96 channels × 9 taps, gets all of them).
+/// wide that a sum of 8-bit weights (±127) times that many could overflow i32 (the
+/// classifier's widest layer, 96 channels × 9 taps, gets all of them).
 const INPUT_LEVELS: f32 = 16_383.0;
 /// Fewer steps than this would cost accuracy: such a layer (over 7 000 channels) is refused.
 const MIN_INPUT_LEVELS: f32 = 255.0;
 
-/// A (out, in, 3, 3) convolution with weights `q · scale[out]`, `q` in −127..=127.
-pub struct IntegerConv3x3 {
+/// An (out, in, side, side) convolution with stride 1 and "same" zero padding, `side` 1 or
+/// 3, weights `q · scale[out]` with `q` in −127..=127, plus an optional bias per output.
+pub struct IntegerConv {
     out_channels: usize,
     in_channels: usize,
+    side: usize,
     /// Per output channel, the taps in pairs packed as one i32 (low half the even tap):
     /// the operand layout of the 16-bit multiply-add. An odd tap count is padded with 0.
     weight_pairs: Vec<i32>,
     scales: Vec<f32>,
+    bias: Option<Vec<f32>>,
     /// Steps of the largest input magnitude (at most [`INPUT_LEVELS`]).
     input_levels: f32,
 }
 
-impl IntegerConv3x3 {
-    /// `q`: (out, in, 3, 3) integer weights in −127..=127, row-major; `scales`: one per
-    /// output channel.
-    pub fn new(q: &[i8], scales: Vec<f32>, in_channels: usize) -> Result<Self, String> {
+impl IntegerConv {
+    /// `q`: (out, in, side, side) integer weights in −127..=127, row-major; `scales`: one
+    /// per output channel; `side` 1 or 3.
+    pub fn new(
+        q: &[i8],
+        scales: Vec<f32>,
+        in_channels: usize,
+        side: usize,
+    ) -> Result<Self, String> {
         let out_channels = scales.len();
-        let taps = in_channels * 9;
+        let taps = in_channels * side * side;
+        if side != 1 && side != 3 {
+            return Err(format!(
+                "integer convolution: {side}×{side} kernels are not supported"
+            ));
+        }
         if taps == 0 || q.len() != out_channels * taps || q.contains(&i8::MIN) {
             return Err(format!(
-                "integer weights: {} values in −127..=127 expected for {out_channels} × {in_channels} × 3 × 3",
+                "integer weights: {} values in −127..=127 expected for {out_channels} × {in_channels} × {side} × {side}",
                 q.len()
             ));
         }
@@ -55,9 +71,28 @@ impl IntegerConv3x3 {
         Ok(Self {
             out_channels,
             in_channels,
+            side,
             weight_pairs,
             scales,
+            bias: None,
             input_levels,
+        })
+    }
+
+    /// The same convolution plus `bias[o]` on output channel `o` (the browser's detector;
+    /// natively its 1×1 convolutions run in f32: `detect::yunet`).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn with_bias(self, bias: Vec<f32>) -> Result<Self, String> {
+        if bias.len() != self.out_channels {
+            return Err(format!(
+                "integer convolution: {} biases for {} output channels",
+                bias.len(),
+                self.out_channels
+            ));
+        }
+        Ok(Self {
+            bias: Some(bias),
+            ..self
         })
     }
 
@@ -65,7 +100,7 @@ impl IntegerConv3x3 {
         self.out_channels
     }
 
-    /// `x`: (in, batch, h, w) f32, channel-major as the network's layers run; result:
+    /// `x`: (in, batch, h, w) f32, channel-major as the networks' layers run; result:
     /// (out, batch, h, w).
     pub fn forward(&self, x: &[f32], batch: usize, h: usize, w: usize) -> Vec<f32> {
         let pixels = batch * h * w;
@@ -83,46 +118,77 @@ impl IntegerConv3x3 {
             .chunks_exact(pixels)
             .map(largest_magnitude)
             .fold(0f32, f32::max);
-        let mut out = vec![0f32; self.out_channels * pixels];
+        let bias = |o: usize| self.bias.as_ref().map_or(0.0, |b| b[o]);
         if largest == 0.0 || !largest.is_finite() {
-            return out;
+            return (0..self.out_channels)
+                .flat_map(|o| std::iter::repeat_n(bias(o), pixels))
+                .collect();
         }
         let to_steps = self.input_levels / largest;
-        let mut steps = vec![0i16; x.len()];
-        for (steps, x) in steps.chunks_exact_mut(pixels).zip(x.chunks_exact(pixels)) {
-            round_to_steps(x, to_steps, steps);
+        // One row more when the tap count is odd: the zero partner of the last tap.
+        let rows = (self.in_channels * self.side * self.side).next_multiple_of(2);
+        let mut steps = Vec::with_capacity(
+            if self.side == 1 {
+                rows
+            } else {
+                self.in_channels
+            } * pixels,
+        );
+        for x in x.chunks_exact(pixels) {
+            round_to_steps(x, to_steps, &mut steps);
         }
-        let columns = columns(&steps, self.in_channels, batch, h, w);
+        let columns = if self.side == 1 {
+            steps.resize(rows * pixels, 0);
+            steps
+        } else {
+            columns(&steps, self.in_channels, batch, h, w)
+        };
         let sums = products(&self.weight_pairs, &columns, self.out_channels, pixels);
         let step = largest / self.input_levels;
-        for ((out, sums), scale) in out
-            .chunks_exact_mut(pixels)
-            .zip(sums.chunks_exact(pixels))
-            .zip(&self.scales)
-        {
-            scale_sums(sums, scale * step, out);
+        // Scaled in place: the i32 sums' buffer becomes the f32 output's.
+        let mut out: Vec<f32> = sums.into_iter().map(|s| s as f32).collect();
+        for (o, (out, scale)) in out.chunks_exact_mut(pixels).zip(&self.scales).enumerate() {
+            scale_sums(out, scale * step, bias(o));
         }
         out
     }
 }
 
+/// The largest |v| of `x` (0 for none), in eight lanes the compiler vectorises: a running
+/// `f32::max` stays scalar in the browser (`ops::fused::larger`).
 #[cfg_attr(target_arch = "wasm32", inline(never))]
 fn largest_magnitude(x: &[f32]) -> f32 {
-    x.iter().fold(0f32, |m, v| m.max(v.abs()))
-}
-
-#[cfg_attr(target_arch = "wasm32", inline(never))]
-fn round_to_steps(x: &[f32], to_steps: f32, steps: &mut [i16]) {
-    for (s, v) in steps.iter_mut().zip(x) {
-        *s = (v * to_steps).round() as i16;
+    let mut lanes = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            *m = larger(*m, v.abs());
+        }
     }
+    lanes
+        .into_iter()
+        .chain(rest.iter().map(|v| v.abs()))
+        .fold(0.0, larger)
 }
 
+/// `x` in steps of `1 / to_steps`, which keeps every value within ±[`INPUT_LEVELS`].
 #[cfg_attr(target_arch = "wasm32", inline(never))]
-fn scale_sums(sums: &[i32], unit: f32, out: &mut [f32]) {
-    out.iter_mut()
-        .zip(sums)
-        .for_each(|(o, &s)| *o = s as f32 * unit);
+fn round_to_steps(x: &[f32], to_steps: f32, steps: &mut Vec<i16>) {
+    // Adding and taking away 1.5 · 2²³ rounds any |v| < 2²² to the nearest integer (ties to
+    // even) in plain vector adds, on every target; `round` is a call per value in the browser
+    // and in a baseline x86-64 build, and a direct cast to i16 a scalar clamp.
+    const ROUNDER: f32 = 12_582_912.0;
+    steps.extend(
+        x.iter()
+            .map(|v| ((v * to_steps + ROUNDER) - ROUNDER) as i32 as i16),
+    );
+}
+
+/// One output channel's integer sums (already as f32) times their unit, plus the bias.
+#[cfg_attr(target_arch = "wasm32", inline(never))]
+fn scale_sums(out: &mut [f32], unit: f32, bias: f32) {
+    out.iter_mut().for_each(|o| *o = *o * unit + bias);
 }
 
 fn pack(low: i16, high: i16) -> i32 {
@@ -142,7 +208,7 @@ fn columns(x: &[i16], channels: usize, batch: usize, h: usize, w: usize) -> Vec<
 }
 
 /// `sums[o][n] = Σ_t weight[o][t] · columns[t][n]` with tap pairs packed as in
-/// [`IntegerConv3x3::weight_pairs`].
+/// [`IntegerConv::weight_pairs`].
 fn products(weight_pairs: &[i32], columns: &[i16], out_channels: usize, pixels: usize) -> Vec<i32> {
     let pairs = weight_pairs.len() / out_channels;
     assert_eq!(columns.len(), 2 * pairs * pixels);
@@ -194,10 +260,6 @@ mod kernel {
 
     pub fn products(op: Operands, sums: &mut [i32]) {
         let out_channels = sums.len() / op.pixels;
-        let (full_channels, full_pixels) = (
-            out_channels / CHANNELS * CHANNELS,
-            op.pixels / PIXELS * PIXELS,
-        );
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         let vectors = true;
         #[cfg(target_arch = "x86_64")]
@@ -207,29 +269,30 @@ mod kernel {
             all(target_arch = "wasm32", target_feature = "simd128")
         )))]
         let vectors = false;
-        let (vector_channels, vector_pixels) = if vectors {
-            (full_channels, full_pixels)
+        let vector_pixels = if vectors {
+            op.pixels / PIXELS * PIXELS
         } else {
-            (0, 0)
+            0
         };
+        let full_channels = out_channels / CHANNELS * CHANNELS;
         // Pixel blocks outside: one block's columns (taps × PIXELS values) stay in the
-        // first-level cache while every channel block uses them.
+        // first-level cache while every channel block uses them. Channels that fill no whole
+        // block get one-channel blocks: left to the portable sums, the detector's 16-channel
+        // layers took twice as long in the browser as in f32 (measured).
         for n in (0..vector_pixels).step_by(PIXELS) {
-            for o in (0..vector_channels).step_by(CHANNELS) {
+            for o in (0..full_channels).step_by(CHANNELS) {
                 // SAFETY: channels o..o + CHANNELS and pixels n..n + PIXELS are inside the
-                // operands (`vector_*` are whole blocks), and AVX2 was detected on x86_64.
-                unsafe { block(op, sums, o, n) };
+                // operands (whole blocks), and AVX2 was detected on x86_64.
+                unsafe { block::<CHANNELS>(op, sums, o, n) };
+            }
+            for o in full_channels..out_channels {
+                // SAFETY: as above, for the one channel `o`.
+                unsafe { block::<1>(op, sums, o, n) };
             }
         }
-        // What the blocks did not cover: the last pixels of every channel, then the last
-        // channels' pixels.
+        // What the blocks did not cover: the last pixels of every channel.
         for o in 0..out_channels {
-            let first = if o < vector_channels {
-                vector_pixels
-            } else {
-                0
-            };
-            for n in first..op.pixels {
+            for n in vector_pixels..op.pixels {
                 sums[o * op.pixels + n] = portable_sum(op, o, n);
             }
         }
@@ -248,13 +311,13 @@ mod kernel {
         })
     }
 
-    /// CHANNELS output channels × eight pixels: each tap pair's two column rows are
-    /// interleaved once and multiplied-added with each channel's packed weight pair.
+    /// C output channels × eight pixels: each tap pair's two column rows are interleaved
+    /// once and multiplied-added with each channel's packed weight pair.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(never)] // a call per block: see "Tier-up" in docs/design.md
-    unsafe fn block(op: Operands, sums: &mut [i32], o: usize, n: usize) {
+    unsafe fn block<const C: usize>(op: Operands, sums: &mut [i32], o: usize, n: usize) {
         use std::arch::wasm32::*;
-        let mut acc = [[i32x4_splat(0); 2]; CHANNELS];
+        let mut acc = [[i32x4_splat(0); 2]; C];
         for p in 0..op.pairs {
             let even = v128_load(op.column(2 * p, n) as *const v128);
             let odd = v128_load(op.column(2 * p + 1, n) as *const v128);
@@ -273,10 +336,10 @@ mod kernel {
         }
     }
 
-    /// CHANNELS output channels × sixteen pixels, as the wasm block with 8-lane vectors.
+    /// C output channels × sixteen pixels, as the wasm block with 8-lane vectors.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn block(op: Operands, sums: &mut [i32], o: usize, n: usize) {
+    unsafe fn block<const C: usize>(op: Operands, sums: &mut [i32], o: usize, n: usize) {
         use std::arch::x86_64::*;
         // Eight pixels × two taps, interleaved as `vpmaddwd` pairs them.
         let interleaved = |p: usize, n: usize| {
@@ -284,7 +347,7 @@ mod kernel {
             let odd = _mm_loadu_si128(op.column(2 * p + 1, n) as *const __m128i);
             _mm256_set_m128i(_mm_unpackhi_epi16(even, odd), _mm_unpacklo_epi16(even, odd))
         };
-        let mut acc = [[_mm256_setzero_si256(); 2]; CHANNELS];
+        let mut acc = [[_mm256_setzero_si256(); 2]; C];
         for p in 0..op.pairs {
             let (first, second) = (interleaved(p, n), interleaved(p, n + 8));
             for (c, acc) in acc.iter_mut().enumerate() {
@@ -304,7 +367,7 @@ mod kernel {
         target_arch = "x86_64",
         all(target_arch = "wasm32", target_feature = "simd128")
     )))]
-    unsafe fn block(_: Operands, _: &mut [i32], _: usize, _: usize) {
+    unsafe fn block<const C: usize>(_: Operands, _: &mut [i32], _: usize, _: usize) {
         unreachable!("no vector kernel on this target")
     }
 }
@@ -323,30 +386,38 @@ mod tests {
 
     #[test]
     fn the_integer_convolution_matches_the_f32_one_within_its_rounding() {
-        // An odd tap count (padded), and a layer wide enough to get fewer input steps.
-        for in_channels in [5, 128] {
-            compare_with_f32(in_channels);
+        // Odd tap counts (padded), and a layer wide enough to get fewer input steps.
+        for (in_channels, side) in [(5, 3), (128, 3), (7, 1), (64, 1)] {
+            compare_with_f32(in_channels, side);
         }
     }
 
-    fn compare_with_f32(in_channels: usize) {
+    fn compare_with_f32(in_channels: usize, side: usize) {
         let (out_channels, batch, h, w) = (12, 2, 7, 9);
-        let levels: Vec<i8> = noise(out_channels * in_channels * 9, 3, 127)
+        let taps = in_channels * side * side;
+        let levels: Vec<i8> = noise(out_channels * taps, 3, 127)
             .map(|v| v as i8)
             .collect();
         let scales: Vec<f32> = (0..out_channels).map(|o| 0.001 * (o + 1) as f32).collect();
         let weight: Vec<f32> = levels
-            .chunks(in_channels * 9)
+            .chunks(taps)
             .zip(&scales)
             .flat_map(|(q, s)| q.iter().map(move |&v| f32::from(v) * s))
             .collect();
         let x: Vec<f32> = noise(in_channels * batch * h * w, 5, 1000)
             .map(|v| v as f32 / 250.0)
             .collect();
-        let conv = IntegerConv3x3::new(&levels, scales, in_channels).unwrap();
+        let mut conv = IntegerConv::new(&levels, scales, in_channels, side).unwrap();
+        // The f32 layer as the other paths run it: im2col and one GEMM, or the 1×1 product
+        // with a bias.
+        let bias: Vec<f32> = (0..out_channels).map(|o| o as f32 - 5.5).collect();
+        let reference = if side == 3 {
+            crate::ops::gemm::convolve(&x, &weight, in_channels, batch, h, w)
+        } else {
+            conv = conv.with_bias(bias.clone()).unwrap();
+            crate::ops::gemm::pointwise(&x, &weight, &bias, batch * h * w)
+        };
         let ours = conv.forward(&x, batch, h, w);
-        // The f32 convolution as training runs it: im2col and one GEMM.
-        let reference = crate::ops::gemm::convolve(&x, &weight, in_channels, batch, h, w);
         // Each input moves by at most half a step (largest |x| / (2 · steps)); an output sums
         // one per tap times weights up to 127 · scale.
         let largest = x.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -356,8 +427,8 @@ mod tests {
             .enumerate()
         {
             let steps = conv.input_levels;
-            let taps = (in_channels * 9) as f32;
-            let bound = taps * 127.0 * 0.001 * (o + 1) as f32 * largest / (2.0 * steps) + 1e-4;
+            let bound =
+                taps as f32 * 127.0 * 0.001 * (o + 1) as f32 * largest / (2.0 * steps) + 1e-4;
             for (a, b) in a.iter().zip(b) {
                 assert!((a - b).abs() <= bound, "channel {o}: {a} vs {b}");
             }
@@ -366,31 +437,41 @@ mod tests {
             ours.iter().any(|v| v.abs() > 1.0),
             "a trivial output proves nothing"
         );
-        // An all-zero input gives zeros, not a division by zero.
-        assert!(conv
-            .forward(&vec![0.0; x.len()], batch, h, w)
-            .iter()
-            .all(|&v| v == 0.0));
+        // An all-zero input gives the bias, not a division by zero.
+        let zeros = conv.forward(&vec![0.0; x.len()], batch, h, w);
+        for (o, plane) in zeros.chunks(batch * h * w).enumerate() {
+            let expected = if side == 1 { bias[o] } else { 0.0 };
+            assert!(plane.iter().all(|&v| v == expected));
+        }
     }
 
     #[test]
     fn weights_that_do_not_fit_are_errors() {
-        assert!(IntegerConv3x3::new(&[1; 18], vec![1.0], 2).is_ok());
+        assert!(IntegerConv::new(&[1; 18], vec![1.0], 2, 3).is_ok());
         assert!(
-            IntegerConv3x3::new(&[1; 17], vec![1.0], 2).is_err(),
+            IntegerConv::new(&[1; 17], vec![1.0], 2, 3).is_err(),
             "too few values"
         );
         assert!(
-            IntegerConv3x3::new(&[i8::MIN; 9], vec![1.0], 1).is_err(),
+            IntegerConv::new(&[i8::MIN; 9], vec![1.0], 1, 3).is_err(),
             "outside ±127"
         );
         assert!(
-            IntegerConv3x3::new(&[], vec![1.0], 0).is_err(),
+            IntegerConv::new(&[], vec![1.0], 0, 3).is_err(),
             "no input channels"
         );
         assert!(
-            IntegerConv3x3::new(&vec![1; 9 * 8000], vec![1.0], 8000).is_err(),
+            IntegerConv::new(&vec![1; 9 * 8000], vec![1.0], 8000, 3).is_err(),
             "too wide"
+        );
+        assert!(
+            IntegerConv::new(&[1; 4], vec![1.0], 1, 2).is_err(),
+            "a 2×2 kernel"
+        );
+        let conv = IntegerConv::new(&[1; 4], vec![1.0, 1.0], 2, 1).unwrap();
+        assert!(
+            conv.with_bias(vec![0.0]).is_err(),
+            "a bias per output channel"
         );
     }
 

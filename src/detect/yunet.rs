@@ -8,6 +8,10 @@
 //! five landmarks). Input: BGR planes in 0–255, sides a multiple of 32.
 
 use crate::inference::floats_of_shape;
+#[cfg(target_arch = "wasm32")]
+use crate::inference::integer_convolution;
+#[cfg(target_arch = "wasm32")]
+use crate::int_conv::IntegerConv;
 use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, relu};
 use crate::ops::gemm::pointwise;
 use crate::ops::im2col::strided_columns;
@@ -51,9 +55,7 @@ pub fn head_name(stride: usize) -> String {
 
 /// A 1×1 convolution (no activation) followed by a 3×3 depthwise one.
 struct Block {
-    /// (out, in) row-major.
-    pointwise: Vec<f32>,
-    pointwise_bias: Vec<f32>,
+    pointwise: Pointwise,
     /// (out, 9).
     depthwise: Vec<f32>,
     depthwise_bias: Vec<f32>,
@@ -64,8 +66,7 @@ impl Block {
         let read =
             |part: &str, shape: &[usize]| floats_of_shape(file, &format!("{name}.{part}"), shape);
         Ok(Self {
-            pointwise: read("pointwise.weight", &[cout, cin])?,
-            pointwise_bias: read("pointwise.bias", &[cout])?,
+            pointwise: Pointwise::read(file, name, (cin, cout))?,
             depthwise: read("depthwise.weight", &[cout, 3, 3])?,
             depthwise_bias: read("depthwise.bias", &[cout])?,
         })
@@ -73,7 +74,7 @@ impl Block {
 
     /// `x`: (in, h, w) → (out, h, w).
     fn forward(&self, x: &[f32], (h, w): (usize, usize), relu: bool) -> Vec<f32> {
-        let mut mixed = pointwise(x, &self.pointwise, &self.pointwise_bias, h * w);
+        let mut mixed = self.pointwise.forward(x, h * w);
         depthwise3x3(
             &mut mixed,
             &self.depthwise,
@@ -82,6 +83,60 @@ impl Block {
             relu,
         );
         mixed
+    }
+}
+
+/// A block's 1×1 convolution with its bias, from its 8-bit weights. In the browser it runs
+/// in integers ([`IntegerConv`]), whose 16-bit multiply-adds do twice the work of wasm's
+/// f32 multiply and add: pages 11–15 % faster. Natively it runs in f32 through the `gemm`
+/// crate's AVX-512 kernels, where the integer kernel (AVX2) made detection 1.35× slower
+/// (docs/performance.md).
+#[cfg(target_arch = "wasm32")]
+struct Pointwise(IntegerConv);
+#[cfg(not(target_arch = "wasm32"))]
+struct Pointwise {
+    /// (out, in) row-major.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Pointwise {
+    #[cfg(target_arch = "wasm32")]
+    fn read(file: &SafeTensors, block: &str, (cin, cout): (usize, usize)) -> Result<Self, String> {
+        let name = format!("{block}.pointwise.weight");
+        let conv = integer_convolution(file, &name, cin, 1)?.ok_or_else(|| {
+            format!("`{name}` must be stored in 8 bits, as import-detector writes it")
+        })?;
+        if conv.out_channels() != cout {
+            return Err(format!(
+                "tensor `{name}`: {} output channels, the network needs {cout}",
+                conv.out_channels()
+            ));
+        }
+        let bias = floats_of_shape(file, &format!("{block}.pointwise.bias"), &[cout])?;
+        conv.with_bias(bias).map(Self)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read(file: &SafeTensors, block: &str, (cin, cout): (usize, usize)) -> Result<Self, String> {
+        let read = |part: &str, shape: &[usize]| {
+            floats_of_shape(file, &format!("{block}.pointwise.{part}"), shape)
+        };
+        Ok(Self {
+            weight: read("weight", &[cout, cin])?,
+            bias: read("bias", &[cout])?,
+        })
+    }
+
+    /// `x`: (in, pixels) → (out, pixels).
+    #[cfg(target_arch = "wasm32")]
+    fn forward(&self, x: &[f32], pixels: usize) -> Vec<f32> {
+        self.0.forward(x, 1, 1, pixels)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn forward(&self, x: &[f32], pixels: usize) -> Vec<f32> {
+        pointwise(x, &self.weight, &self.bias, pixels)
     }
 }
 
