@@ -5,6 +5,7 @@
 const $ = (selector, root = document) => root.querySelector(selector);
 
 import { describe, drawMarks, lineWidthFor, withKey } from './marks.js';
+import { DISPLAY_SIDE } from './pixels.js';
 
 /** Faces in reading order of the picture, left to right: the numbers on the boxes and in the
  *  list follow it. */
@@ -28,12 +29,10 @@ export function download(name, blob) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-const MAX_CANVAS_SIDE = 1600;
-
-/** The picture with its boxes and marks on a canvas of at most MAX_CANVAS_SIDE px:
+/** The picture with its boxes and marks on a canvas of at most DISPLAY_SIDE px:
  *  `{ canvas, marks }` (see marks.js). */
 function annotate(bitmap, analysis, faces, shownWidth) {
-  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(analysis.width, analysis.height));
+  const scale = Math.min(1, DISPLAY_SIDE / Math.max(analysis.width, analysis.height));
   const canvas = document.createElement('canvas');
   canvas.className = 'annotated';
   canvas.width = Math.round(analysis.width * scale);
@@ -60,14 +59,15 @@ function stem(name) {
   return (name || 'image').replace(/\.[^.]+$/, '');
 }
 
-/** One list entry: a small picture of the face and its number and label. */
-function faceItem(face, index, bitmap) {
+/** One list entry: a small picture of the face and its number and label. `bitmap` shows
+ *  the whole `photoWidth` px wide photo, maybe shrunk. */
+function faceItem(face, index, bitmap, photoWidth) {
   const li = document.createElement('li');
   li.tabIndex = 0;
   if (bitmap) {
     const thumb = document.createElement('canvas');
     thumb.width = thumb.height = 96;
-    const [x, y, w, h] = face.box;
+    const [x, y, w, h] = face.box.map((v) => (v * bitmap.width) / photoWidth);
     thumb.getContext('2d').drawImage(bitmap, x, y, w, h, 0, 0, 96, 96);
     const img = Object.assign(document.createElement('img'), { src: thumb.toDataURL('image/jpeg', 0.85), alt: '' });
     li.append(img);
@@ -148,12 +148,12 @@ export async function renderResult(file, bitmap, analysis, inference) {
   const record = { file: name, width: analysis.width, height: analysis.height, faces: leftToRight(analysis.faces), error: null };
   // In the page before drawing: its width decides the labels' size.
   document.querySelector('#results').prepend(card);
-  const shownWidth = () => $('.picture', card).clientWidth || MAX_CANVAS_SIDE;
+  const shownWidth = () => $('.picture', card).clientWidth || DISPLAY_SIDE;
 
   const show = async (bitmap) => {
     const { faces } = record;
     const { canvas, fontPx, marks } = annotate(bitmap, analysis, faces, shownWidth());
-    const items = faces.map((face, i) => faceItem(face, i, bitmap));
+    const items = faces.map((face, i) => faceItem(face, i, bitmap, analysis.width));
     facesEl.replaceChildren(...items);
     spotsEl.replaceChildren(...faceSpots(faces, analysis, items));
     // Where the marks are, in the picture's pixels, for the tests that read them.

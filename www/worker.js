@@ -36,28 +36,53 @@ async function start() {
 const ready = start();
 
 /** Runs the whole pipeline on a small photo of one face (a crop of the public-domain Solvay
- *  photo) while the visitor picks a file: the browser compiles the module's functions on
+ *  photo), then on a working-size picture of six of it, while the visitor picks a file: the browser compiles the module's functions on
  *  their first call and optimises them once they are hot, so without this the first photo
  *  runs on unoptimised code (see `./dev bench`, "first result after ready"). The page asks
  *  for it only when no photo is waiting, and it stops when one comes. */
 async function warmUp() {
+  const waitingRequestFirst = () => new Promise((resolve) => setTimeout(resolve, 0));
   try {
     const photo = await (await fetch('warm-up.jpg')).blob();
     for (let run = 0; run < WARM_UP_RUNS && requests === 0; run++) {
       (await analyzeFile(photo)).picture.close();
-      await new Promise((resolve) => setTimeout(resolve, 0)); // a waiting request goes first
+      await waitingRequestFirst();
+    }
+    if (requests === 0) {
+      // Then once at the working size, the photo placed on it: the module's memory grows
+      // to what a large photo needs and the loops run at full length before the first one
+      // comes (docs/performance.md, "The first large photo").
+      const side = Lens.workingSide();
+      const pixels = await tiled(photo, side, Math.round((side * 3) / 4));
+      lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
     }
   } catch {
     // Only an optimisation: offline without the file, the first photo is merely slower.
   }
 }
 
-/** Faces in an image file, in its own pixels, and its full-size picture. */
+/** `photo` six times on a grey `width` × `height` picture (a group photo's few faces). */
+async function tiled(photo, width, height) {
+  const bitmap = await createImageBitmap(photo);
+  try {
+    const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+    ctx.fillStyle = '#808080';
+    ctx.fillRect(0, 0, width, height);
+    for (let row = 0; row < 2; row++) {
+      for (let col = 0; col < 3; col++) ctx.drawImage(bitmap, ((col + 0.5) * width) / 3, ((row + 0.5) * height) / 2);
+    }
+    return ctx.getImageData(0, 0, width, height);
+  } finally {
+    bitmap.close();
+  }
+}
+
+/** Faces in an image file, in its own pixels, and the picture to show. */
 async function analyzeFile(file) {
-  const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const { picture, pixels, width, height } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
   try {
     const analysis = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
-    return { analysis: decoder.inPictureScale(analysis, pixels, picture), picture };
+    return { analysis: decoder.inPhotoScale(analysis, pixels, width, height), picture };
   } catch (e) {
     picture.close(); // its memory goes now, not at the next collection
     throw e;
@@ -66,10 +91,10 @@ async function analyzeFile(file) {
 
 /** An image file classified as one face (for photos that are already crops). */
 async function classifyWholeFile(file) {
-  const { picture, pixels } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
+  const { picture, pixels, width, height } = await decoder.decodeFile(file, Lens.workingSide(), Lens.inspectImage);
   try {
     const face = lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
-    face.box = [0, 0, picture.width, picture.height];
+    face.box = [0, 0, width, height];
     return face;
   } finally {
     picture.close();
