@@ -60,8 +60,9 @@ pub const PORTRAITS: [(&str, &[u8]); 3] = [
 ];
 
 /// The portrait near the "uncertain" line: Eileen Collins, a short-haired woman, the kind of
-/// face the product reads least surely (the stored model: female 76 % against the line at
-/// 75 %; the model before it: uncertain). A model may doubt her, never call her a man.
+/// face the product reads least surely (the stored model: uncertain, female 62 %; the one
+/// before it: female 76 % against the line at 75 %). A model may doubt her, never call her a
+/// man.
 pub const NEAR_THE_LINE: usize = 0;
 
 /// Whether `label` reads portrait `i` right: its class, sure; for the portrait near the line
