@@ -12,8 +12,8 @@ export const DISPLAY_SIDE = 1600;
  *  applied, transparency over white (as the command line decodes). Returns them as
  *  `ImageData`, with the photo's own `width` and `height` and the `picture` to show (an
  *  `ImageBitmap` of at most DISPLAY_SIDE px, which the caller closes). A larger photo is
- *  shrunk once to that size and the pixels are drawn from the shrunk copy, which took about
- *  a tenth off a 12-megapixel photo's time to its result (docs/performance.md). */
+ *  shrunk once to that size and the pixels are drawn from the shrunk copy: the page no longer
+ *  draws the full-size photo onto its card (docs/performance.md, "The first large photo"). */
 export async function decodeFile(file, side, inspectImage) {
   inspectImage(new Uint8Array(await file.arrayBuffer()));
   let picture;
