@@ -125,15 +125,13 @@ impl IntegerConv {
                 .collect();
         }
         let to_steps = self.input_levels / largest;
-        // One row more when the tap count is odd: the zero partner of the last tap.
-        let rows = (self.in_channels * self.side * self.side).next_multiple_of(2);
-        let mut steps = Vec::with_capacity(
-            if self.side == 1 {
-                rows
-            } else {
-                self.in_channels
-            } * pixels,
-        );
+        // A 1×1 convolution's columns are the rounded input itself, with a row of zeros when
+        // the channel count is odd (the last tap's partner in the 16-bit multiply-add).
+        let rows = match self.side {
+            1 => self.in_channels.next_multiple_of(2),
+            _ => self.in_channels,
+        };
+        let mut steps = Vec::with_capacity(rows * pixels);
         for x in x.chunks_exact(pixels) {
             round_to_steps(x, to_steps, &mut steps);
         }

@@ -36,10 +36,11 @@ async function start() {
 const ready = start();
 
 /** Runs the whole pipeline on a small photo of one face (a crop of the public-domain Solvay
- *  photo), then on a working-size picture of six of it, while the visitor picks a file: the browser compiles the module's functions on
- *  their first call and optimises them once they are hot, so without this the first photo
- *  runs on unoptimised code (see `./dev bench`, "first result after ready"). The page asks
- *  for it only when no photo is waiting, and it stops when one comes. */
+ *  photo), then once on a working-size picture of six of it, while the visitor picks a
+ *  file: the browser compiles the module's functions on their first call and optimises them
+ *  once they are hot, so without this the first photo runs on unoptimised code (see
+ *  `./dev bench`, "first result after ready"). The page asks for it only when no photo is
+ *  waiting, and it stops when one comes. */
 async function warmUp() {
   const waitingRequestFirst = () => new Promise((resolve) => setTimeout(resolve, 0));
   try {
@@ -53,7 +54,7 @@ async function warmUp() {
       // to what a large photo needs and the loops run at full length before the first one
       // comes (docs/performance.md, "The first large photo").
       const side = Lens.workingSide();
-      const pixels = await tiled(photo, side, Math.round((side * 3) / 4));
+      const pixels = await sixTimes(photo, side, Math.round((side * 3) / 4));
       lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height);
     }
   } catch {
@@ -62,7 +63,7 @@ async function warmUp() {
 }
 
 /** `photo` six times on a grey `width` × `height` picture (a group photo's few faces). */
-async function tiled(photo, width, height) {
+async function sixTimes(photo, width, height) {
   const bitmap = await createImageBitmap(photo);
   try {
     const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });

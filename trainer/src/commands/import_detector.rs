@@ -1,8 +1,8 @@
 //! `genderlens import-detector`: reads YuNet-s from its ONNX file (libfacedetection's
 //! `yunet_s_dynamic.onnx`), checks its graph has the shape our network runs
 //! (`genderlens::detect::yunet`) and writes the weights under our names (the 1×1
-//! convolutions in 8 bits, the rest in f16), with a JSON record of where they came from. Native only; the product embeds the
-//! safetensors.
+//! convolutions in 8 bits, the rest in f16), with a JSON record of where they came from.
+//! Native only; the product embeds the safetensors.
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Tensor};
