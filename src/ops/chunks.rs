@@ -48,3 +48,20 @@ where
     #[cfg(not(feature = "parallel"))]
     input.chunks(chunk).map(f).collect()
 }
+
+#[cfg(not(target_arch = "wasm32"))] // training only
+/// Runs `f(chunk, index)` over consecutive chunks of `out`: in parallel on native builds.
+pub(crate) fn fill_chunks<F>(out: &mut [f32], chunk: usize, f: F)
+where
+    F: Fn(&mut [f32], usize) + Send + Sync,
+{
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, o)| f(o, i))
+    }
+    #[cfg(not(feature = "parallel"))]
+    out.chunks_mut(chunk).enumerate().for_each(|(i, o)| f(o, i))
+}

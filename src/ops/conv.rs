@@ -1,6 +1,6 @@
 //! The 3×3 "same" convolution as one graph node, with its exact backward pass.
 
-use super::gemm::{convolve, gemm_into, Matrix};
+use super::gemm::{convolve, gemm_into, transpose_into, Matrix};
 use super::im2col::{col2im, im2col, scratch};
 use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -56,9 +56,8 @@ impl CustomOp2 for Conv3x3 {
         let columns = with_f32(&x.detach(), |x| im2col(x, channels, batch, h, w))?;
         let (grad_x, grad_weight) = with_f32(&grad_res.detach(), |grad| {
             with_f32(&weight.detach(), |weight| {
-                // Both products are computed transposed, with the long dimension first
-                // (see `gemm_into`): grad_columnsᵀ = gradᵀ · weight and
-                // grad_weightᵀ = columns · gradᵀ.
+                // grad_columnsᵀ = gradᵀ · weight: computed transposed, with the long pixel
+                // dimension first (see `gemm_into`).
                 let grad_x = input_needs_gradient.then(|| {
                     let mut grad_columns = scratch::take(taps * pixels); // overwritten
                     gemm_into(
@@ -72,14 +71,26 @@ impl CustomOp2 for Conv3x3 {
                     scratch::give_back(grad_columns);
                     grad_x
                 });
-                let mut grad_weight = vec![0f32; out_channels * taps];
+                // grad_weight = grad · columnsᵀ sums over the pixels, which both operands
+                // hold contiguously. The kernel wants its left operand and its output
+                // contiguous along the same side; given either operand as it is, it gathered
+                // that operand one value at a time, strided by a whole layer (a fifth of a
+                // training step, perf). So the gradient is transposed first, in cache-sized
+                // tiles, and the small product (out × taps) transposed back.
+                let mut grad_t = scratch::take(grad.len()); // overwritten
+                transpose_into(&mut grad_t, grad, out_channels, pixels);
+                let mut grad_weight_t = scratch::take(out_channels * taps); // overwritten
                 gemm_into(
-                    &mut grad_weight,
+                    &mut grad_weight_t,
                     true,
-                    Matrix::rows(&columns, pixels),
-                    Matrix::transposed(grad, pixels),
-                    (taps, out_channels, pixels),
+                    Matrix::transposed(&grad_t, out_channels),
+                    Matrix::transposed(&columns, pixels),
+                    (out_channels, taps, pixels),
                 );
+                scratch::give_back(grad_t);
+                let mut grad_weight = vec![0f32; out_channels * taps];
+                transpose_into(&mut grad_weight, &grad_weight_t, taps, out_channels);
+                scratch::give_back(grad_weight_t);
                 (grad_x, grad_weight)
             })
         })??;
@@ -134,9 +145,13 @@ mod tests {
     #[test]
     fn conv3x3_gradients_match_candle_conv2d() -> Result<()> {
         let dev = Device::Cpu;
-        // A layer large enough for the GEMM's blocked, multi-threaded paths, then a tiny one
-        // (on native builds it reuses the first one's column buffers, full of old values).
-        for (batch, channels, out, h, w) in [(4, 40, 24, 16, 12), (2, 3, 6, 5, 4)] {
+        // A layer large enough for the GEMM's blocked, multi-threaded paths; one whose weight
+        // gradient is long and thin (more pixels than 4 × taps: split along the pixels when
+        // threads run it); then a tiny one (on native builds it reuses the first one's column
+        // buffers, full of old values).
+        for (batch, channels, out, h, w) in
+            [(4, 40, 24, 16, 12), (8, 3, 5, 16, 16), (2, 3, 6, 5, 4)]
+        {
             let x = Var::randn(0f32, 1., (batch, channels, h, w), &dev)?;
             let weight = Var::randn(0f32, 1., (out, channels, 3, 3), &dev)?;
             let target = Tensor::randn(0f32, 1., (batch, out, h, w), &dev)?;

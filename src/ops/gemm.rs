@@ -72,7 +72,108 @@ fn gemm_onto(
     accumulate: bool,
     lhs: Matrix,
     rhs: Matrix,
+    mnk: (usize, usize, usize),
+) {
+    #[cfg(feature = "parallel")]
+    {
+        let threads = rayon::current_num_threads();
+        let (m, n, k) = mnk;
+        // The `gemm` crate shares a product among threads by blocks of its output. The
+        // weight gradient's output is small (at most 864 × 192) and its depth long (every
+        // pixel of the batch): one block, one thread, while the other waits. Such products
+        // are split along the depth instead, each part on one thread, and summed.
+        if threads > 1 && k >= DEPTH_SPLIT * m.max(n) {
+            return depth_split(dst, dst_transposed, accumulate, lhs, rhs, mnk, threads);
+        }
+        product(
+            dst,
+            dst_transposed,
+            accumulate,
+            lhs,
+            rhs,
+            mnk,
+            gemm::Parallelism::Rayon(threads),
+        )
+    }
+    #[cfg(not(feature = "parallel"))]
+    product(
+        dst,
+        dst_transposed,
+        accumulate,
+        lhs,
+        rhs,
+        mnk,
+        gemm::Parallelism::None,
+    )
+}
+
+/// How many times longer than the output's longer side a product's depth must be for
+/// [`depth_split`] to run it.
+#[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
+const DEPTH_SPLIT: usize = 4;
+
+/// `gemm_onto` for a long, thin product: the depth cut into one part per thread, the first
+/// part written (or added) into `dst`, the others into their own buffers, then added.
+#[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
+fn depth_split(
+    dst: &mut [f32],
+    dst_transposed: bool,
+    accumulate: bool,
+    lhs: Matrix,
+    rhs: Matrix,
     (m, n, k): (usize, usize, usize),
+    threads: usize,
+) {
+    use rayon::prelude::*;
+    let part = k.div_ceil(threads);
+    // The operands' depth range [start, start + len): only their start moves.
+    let slice = |start: usize, len: usize| {
+        let lhs = Matrix {
+            data: &lhs.data[start * lhs.col_stride..],
+            ..lhs
+        };
+        let rhs = Matrix {
+            data: &rhs.data[start * rhs.row_stride..],
+            ..rhs
+        };
+        (lhs, rhs, (m, n, len))
+    };
+    let single = gemm::Parallelism::None;
+    let ((), others) = rayon::join(
+        || {
+            let (lhs, rhs, mnk) = slice(0, part);
+            product(dst, dst_transposed, accumulate, lhs, rhs, mnk, single)
+        },
+        || {
+            (1..threads)
+                .into_par_iter()
+                .filter(|&i| i * part < k)
+                .map(|i| {
+                    let (lhs, rhs, mnk) = slice(i * part, part.min(k - i * part));
+                    let mut out = vec![0f32; m * n];
+                    product(&mut out, dst_transposed, false, lhs, rhs, mnk, single);
+                    out
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    for out in others {
+        for (d, o) in dst.iter_mut().zip(&out) {
+            *d += o;
+        }
+    }
+}
+
+/// One call of the `gemm` crate's kernel: `dst (+)= lhs · rhs`.
+#[cfg(not(target_arch = "wasm32"))]
+fn product(
+    dst: &mut [f32],
+    dst_transposed: bool,
+    accumulate: bool,
+    lhs: Matrix,
+    rhs: Matrix,
+    (m, n, k): (usize, usize, usize),
+    parallelism: gemm::Parallelism,
 ) {
     let (dst_rs, dst_cs) = if dst_transposed { (1, m) } else { (n, 1) };
     assert!(
@@ -81,10 +182,6 @@ fn gemm_onto(
             && fits(rhs.data.len(), k, n, rhs.row_stride, rhs.col_stride),
         "gemm_into: operands do not match ({m} × {k}) · ({k} × {n})"
     );
-    #[cfg(feature = "parallel")]
-    let parallelism = gemm::Parallelism::Rayon(rayon::current_num_threads());
-    #[cfg(not(feature = "parallel"))]
-    let parallelism = gemm::Parallelism::None;
     // SAFETY: the assertion above keeps every element the kernel reads or writes (indices
     // up to (rows−1)·row_stride + (cols−1)·col_stride) inside its slice; `dst` is borrowed
     // mutably, so it aliases neither operand.
@@ -112,6 +209,30 @@ fn gemm_onto(
             parallelism,
         )
     }
+}
+
+/// Writes into `dst` the transpose of `src`, a row-major (rows × cols) matrix, 32 of its
+/// columns at a time, so that the rows being written stay in the cache.
+#[cfg(not(target_arch = "wasm32"))] // training only
+pub(crate) fn transpose_into(dst: &mut [f32], src: &[f32], rows: usize, cols: usize) {
+    const TILE: usize = 32;
+    assert!(
+        src.len() == rows * cols && dst.len() == src.len(),
+        "transpose: {rows} × {cols} does not fit"
+    );
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // Output rows (the source's columns) in bands of TILE, one band a task.
+    super::chunks::fill_chunks(dst, TILE * rows, |band, index| {
+        let c0 = index * TILE;
+        let width = band.len() / rows;
+        for r in 0..rows {
+            for (c, &value) in src[r * cols + c0..][..width].iter().enumerate() {
+                band[c * rows + r] = value;
+            }
+        }
+    });
 }
 
 /// A 3×3 "same" convolution in f32, as training and the inference network's float layers
@@ -175,4 +296,63 @@ pub(crate) fn pointwise(x: &[f32], weight: &[f32], bias: &[f32], pixels: usize) 
     #[cfg(target_arch = "wasm32")]
     super::product::product_into(&mut out, weight, x, (out_channels, pixels, k), true);
     out
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// (rows × cols) row-major values that differ everywhere.
+    fn matrix(rows: usize, cols: usize, seed: f32) -> Vec<f32> {
+        (0..rows * cols)
+            .map(|i| ((i as f32 * 0.37 + seed).sin() * 3.0).round() / 4.0)
+            .collect()
+    }
+
+    #[test]
+    fn long_thin_products_match_the_definition() {
+        // Depths far longer than the output (split among threads when they run it), one
+        // that does not divide evenly, and a short one; both output layouts; accumulating.
+        for (m, n, k) in [(5, 3, 1000), (2, 7, 333), (4, 4, 9)] {
+            let (lhs, rhs) = (matrix(m, k, 0.1), matrix(k, n, 0.7));
+            for transposed in [false, true] {
+                let start = matrix(m, n, 1.3);
+                let mut dst = start.clone();
+                gemm_onto(
+                    &mut dst,
+                    transposed,
+                    true,
+                    Matrix::rows(&lhs, k),
+                    Matrix::rows(&rhs, n),
+                    (m, n, k),
+                );
+                for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                    let at = if transposed { j * m + i } else { i * n + j };
+                    let sum: f32 = (0..k).map(|p| lhs[i * k + p] * rhs[p * n + j]).sum();
+                    let expected = start[at] + sum;
+                    assert!(
+                        (dst[at] - expected).abs() <= 1e-3 * expected.abs().max(1.0),
+                        "{m}×{n}×{k}, transposed {transposed}: ({i}, {j}) {} against {expected}",
+                        dst[at]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_moves_every_value() {
+        for (rows, cols) in [(3, 70), (70, 3), (33, 65), (1, 1)] {
+            let src = matrix(rows, cols, 0.2);
+            let mut dst = vec![f32::NAN; rows * cols];
+            transpose_into(&mut dst, &src, rows, cols);
+            for (r, c) in (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))) {
+                assert_eq!(
+                    dst[c * rows + r],
+                    src[r * cols + c],
+                    "{rows} × {cols}: ({r}, {c})"
+                );
+            }
+        }
+    }
 }
