@@ -75,7 +75,7 @@ fn gemm_onto(
     mnk: (usize, usize, usize),
 ) {
     #[cfg(feature = "parallel")]
-    {
+    let parallelism = {
         let threads = rayon::current_num_threads();
         let (m, n, k) = mnk;
         // The `gemm` crate shares a product among threads by blocks of its output. The
@@ -83,34 +83,50 @@ fn gemm_onto(
         // pixel of the batch): one block, one thread, while the other waits. Such products
         // are split along the depth instead, each part on one thread, and summed.
         if threads > 1 && k >= DEPTH_SPLIT * m.max(n) {
-            return depth_split(dst, dst_transposed, accumulate, lhs, rhs, mnk, threads);
+            let operands = Operands { lhs, rhs, mnk };
+            return depth_split(dst, dst_transposed, accumulate, operands, threads);
         }
-        product(
-            dst,
-            dst_transposed,
-            accumulate,
-            lhs,
-            rhs,
-            mnk,
-            gemm::Parallelism::Rayon(threads),
-        )
-    }
+        gemm::Parallelism::Rayon(threads)
+    };
     #[cfg(not(feature = "parallel"))]
-    product(
-        dst,
-        dst_transposed,
-        accumulate,
-        lhs,
-        rhs,
-        mnk,
-        gemm::Parallelism::None,
-    )
+    let parallelism = gemm::Parallelism::None;
+    let operands = Operands { lhs, rhs, mnk };
+    product(dst, dst_transposed, accumulate, operands, parallelism)
 }
 
 /// How many times longer than the output's longer side a product's depth must be for
 /// [`depth_split`] to run it.
 #[cfg(all(feature = "parallel", not(target_arch = "wasm32")))]
 const DEPTH_SPLIT: usize = 4;
+
+/// The two factors of a product and its (m, n, k).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy)]
+struct Operands<'a> {
+    lhs: Matrix<'a>,
+    rhs: Matrix<'a>,
+    mnk: (usize, usize, usize),
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Operands<'_> {
+    /// The product over the depth range [start, start + len): only the factors' starts move.
+    #[cfg(feature = "parallel")]
+    fn depth_range(self, start: usize, len: usize) -> Self {
+        let (lhs, rhs, (m, n, _)) = (self.lhs, self.rhs, self.mnk);
+        Self {
+            lhs: Matrix {
+                data: &lhs.data[start * lhs.col_stride..],
+                ..lhs
+            },
+            rhs: Matrix {
+                data: &rhs.data[start * rhs.row_stride..],
+                ..rhs
+            },
+            mnk: (m, n, len),
+        }
+    }
+}
 
 /// `gemm_onto` for a long, thin product: the depth cut into one part per thread, the first
 /// part written (or added) into `dst`, the others into their own buffers, then added.
@@ -119,39 +135,26 @@ fn depth_split(
     dst: &mut [f32],
     dst_transposed: bool,
     accumulate: bool,
-    lhs: Matrix,
-    rhs: Matrix,
-    (m, n, k): (usize, usize, usize),
+    operands: Operands,
     threads: usize,
 ) {
     use rayon::prelude::*;
+    let (m, n, k) = operands.mnk;
     let part = k.div_ceil(threads);
-    // The operands' depth range [start, start + len): only their start moves.
-    let slice = |start: usize, len: usize| {
-        let lhs = Matrix {
-            data: &lhs.data[start * lhs.col_stride..],
-            ..lhs
-        };
-        let rhs = Matrix {
-            data: &rhs.data[start * rhs.row_stride..],
-            ..rhs
-        };
-        (lhs, rhs, (m, n, len))
-    };
     let single = gemm::Parallelism::None;
     let ((), others) = rayon::join(
         || {
-            let (lhs, rhs, mnk) = slice(0, part);
-            product(dst, dst_transposed, accumulate, lhs, rhs, mnk, single)
+            let first = operands.depth_range(0, part);
+            product(dst, dst_transposed, accumulate, first, single)
         },
         || {
             (1..threads)
                 .into_par_iter()
                 .filter(|&i| i * part < k)
                 .map(|i| {
-                    let (lhs, rhs, mnk) = slice(i * part, part.min(k - i * part));
+                    let range = operands.depth_range(i * part, part.min(k - i * part));
                     let mut out = vec![0f32; m * n];
-                    product(&mut out, dst_transposed, false, lhs, rhs, mnk, single);
+                    product(&mut out, dst_transposed, false, range, single);
                     out
                 })
                 .collect::<Vec<_>>()
@@ -170,11 +173,10 @@ fn product(
     dst: &mut [f32],
     dst_transposed: bool,
     accumulate: bool,
-    lhs: Matrix,
-    rhs: Matrix,
-    (m, n, k): (usize, usize, usize),
+    Operands { lhs, rhs, mnk }: Operands,
     parallelism: gemm::Parallelism,
 ) {
+    let (m, n, k) = mnk;
     let (dst_rs, dst_cs) = if dst_transposed { (1, m) } else { (n, 1) };
     assert!(
         dst.len() == m * n
