@@ -1,16 +1,21 @@
 //! The 3×3 "same" convolution as one graph node, with its exact backward pass.
 
-use super::gemm::{convolve, gemm_into, transpose_into, Matrix};
+use super::gemm::{convolve_columns, gemm_into, transpose_into, Matrix};
 use super::im2col::{col2im, im2col, scratch};
 use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// A 3×3 "same" convolution as ONE graph node: im2col and the GEMM happen inside it, and its
-/// backward recomputes the columns. Built from candle ops instead, the column matrix (9× the
-/// layer input) would be a node of the autograd graph, and candle's backprop allocates a
-/// zero-filled gradient for every node and adds into it single-threaded (measured with
-/// `genderlens bench-train`: training steps 2–10 % faster this way).
-struct Conv3x3;
+/// A 3×3 "same" convolution as ONE graph node: im2col and the GEMM happen inside it. Built
+/// from candle ops instead, the column matrix (9× the layer input) would be a node of the
+/// autograd graph, and candle's backprop allocates a zero-filled gradient for every node and
+/// adds into it single-threaded (measured with `genderlens bench-train`: training steps
+/// 2–10 % faster this way).
+struct Conv3x3 {
+    /// The forward's columns, kept for the backward when one may follow (an input or the
+    /// weight is a variable): computing them again there was a twentieth of a step.
+    kept_columns: Option<Mutex<Option<Vec<f32>>>>,
+}
 
 impl CustomOp2 for Conv3x3 {
     fn name(&self) -> &'static str {
@@ -26,14 +31,16 @@ impl CustomOp2 for Conv3x3 {
     ) -> Result<(CpuStorage, Shape)> {
         let (channels, batch, h, w) = x_layout.shape().dims4()?;
         let out_channels = weight_layout.shape().dims4()?.0;
-        let out = convolve(
-            contiguous_f32(x, x_layout)?,
+        let columns = im2col(contiguous_f32(x, x_layout)?, channels, batch, h, w);
+        let out = convolve_columns(
+            &columns,
             contiguous_f32(weight, weight_layout)?,
-            channels,
-            batch,
-            h,
-            w,
+            batch * h * w,
         );
+        match &self.kept_columns {
+            Some(kept) => *lock(kept) = Some(columns),
+            None => scratch::give_back(columns),
+        }
         Ok((
             CpuStorage::F32(out),
             Shape::from((out_channels, batch, h, w)),
@@ -53,7 +60,14 @@ impl CustomOp2 for Conv3x3 {
         // The first layer's input is the image batch, which needs no gradient: skipping it
         // saves the largest column-gradient product and its col2im.
         let input_needs_gradient = x.track_op();
-        let columns = with_f32(&x.detach(), |x| im2col(x, channels, batch, h, w))?;
+        let kept = self
+            .kept_columns
+            .as_ref()
+            .and_then(|kept| lock(kept).take());
+        let columns = match kept {
+            Some(columns) => columns,
+            None => with_f32(&x.detach(), |x| im2col(x, channels, batch, h, w))?,
+        };
         let (grad_x, grad_weight) = with_f32(&grad_res.detach(), |grad| {
             with_f32(&weight.detach(), |weight| {
                 // grad_columnsᵀ = gradᵀ · weight: computed transposed, with the long pixel
@@ -117,7 +131,16 @@ pub fn conv3x3(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
             weight.dims()
         );
     }
-    x.contiguous()?.apply_op2(&weight.contiguous()?, Conv3x3)
+    let backward_may_follow = x.track_op() || weight.track_op();
+    let op = Conv3x3 {
+        kept_columns: backward_may_follow.then(|| Mutex::new(None)),
+    };
+    x.contiguous()?.apply_op2(&weight.contiguous()?, op)
+}
+
+/// The kept columns' lock; a panic elsewhere while it was held leaves nothing half-written.
+fn lock(kept: &Mutex<Option<Vec<f32>>>) -> MutexGuard<'_, Option<Vec<f32>>> {
+    kept.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -44,6 +44,69 @@ pub(crate) fn norm_relu_pool(
     }
 }
 
+/// Where [`norm_relu_pool`]'s outputs came from, for its backward pass: for each window, in
+/// the output's order, which of its values was the maximum (0, 1 top left and right; 2, 3
+/// bottom; the first of equals, like PyTorch), or [`Self::NONE`] where the ReLU cut it.
+#[cfg(not(target_arch = "wasm32"))] // training only
+pub(crate) struct PoolWinners {
+    winners: Vec<u8>,
+    h: usize,
+    w: usize,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl PoolWinners {
+    const NONE: u8 = 4;
+
+    /// The winners of one channel's windows, as [`norm_relu_pool`] takes them.
+    pub(crate) fn find(x: &[f32], h: usize, w: usize, scale: f32, shift: f32) -> Self {
+        let (oh, ow) = (h / 2, w / 2);
+        let value = |v: f32| v * scale + shift;
+        let mut winners = vec![Self::NONE; x.len() / (h * w).max(1) * oh * ow];
+        let rows = winners.chunks_exact_mut(ow.max(1)).zip(
+            x.chunks_exact(h * w)
+                .flat_map(|image| image.chunks_exact(2 * w).take(oh)),
+        );
+        for (out_row, pair) in rows {
+            let (top, bottom) = pair.split_at(w);
+            let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            // Comparisons and selects only: with branches, random data mispredicted half
+            // of them (the backward's slowest part, perf).
+            for (winner, (t, b)) in out_row.iter_mut().zip(windows) {
+                let (t0, t1, b0, b1) = (value(t[0]), value(t[1]), value(b[0]), value(b[1]));
+                let (upper, upper_at) = (larger(t0, t1), u8::from(t1 > t0));
+                let (lower, lower_at) = (larger(b0, b1), 2 + u8::from(b1 > b0));
+                let best = if lower > upper { lower_at } else { upper_at };
+                *winner = if larger(upper, lower) > 0.0 {
+                    best
+                } else {
+                    Self::NONE
+                };
+            }
+        }
+        Self { winners, h, w }
+    }
+
+    /// Calls `f(index into x, gradient)` for each window that passed a gradient on: `grads`
+    /// holds one per window, in the output's order.
+    pub(crate) fn route(&self, grads: &[f32], mut f: impl FnMut(usize, f32)) {
+        let (h, w) = (self.h, self.w);
+        let (oh, ow) = (h / 2, w / 2);
+        let rows = grads
+            .chunks_exact(ow.max(1))
+            .zip(self.winners.chunks_exact(ow.max(1)));
+        for (row, (grads, winners)) in rows.enumerate() {
+            let top = row / oh * h * w + 2 * (row % oh) * w;
+            for (i, (&g, &winner)) in grads.iter().zip(winners).enumerate() {
+                if winner != Self::NONE {
+                    let (down, right) = (usize::from(winner >> 1), usize::from(winner & 1));
+                    f(top + down * w + 2 * i + right, g);
+                }
+            }
+        }
+    }
+}
+
 /// The larger of two numbers. `f32::max` also orders NaNs, which wasm's `f32.max` does not
 /// do the same way, so in the browser it is a call to libm's `fmaxf` per comparison (a tenth
 /// of the classifier's time, a third of the detector's); the activations hold no NaN.

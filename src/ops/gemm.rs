@@ -249,26 +249,32 @@ pub(crate) fn convolve(
     w: usize,
 ) -> Vec<f32> {
     let columns = im2col(x, channels, batch, h, w);
-    let (taps, pixels) = (channels * 9, batch * h * w);
-    let out_channels = weight.len() / taps;
+    let out = convolve_columns(&columns, weight, batch * h * w);
+    scratch::give_back(columns);
+    out
+}
+
+/// [`convolve`] from the input's columns, [`im2col`]'s result: (out, pixels).
+pub(crate) fn convolve_columns(columns: &[f32], weight: &[f32], pixels: usize) -> Vec<f32> {
+    let taps = columns.len() / pixels.max(1);
+    let out_channels = weight.len() / taps.max(1);
     let mut out = vec![0f32; out_channels * pixels];
     #[cfg(not(target_arch = "wasm32"))]
     gemm_into(
         &mut out,
         false,
         Matrix::rows(weight, taps),
-        Matrix::rows(&columns, pixels),
+        Matrix::rows(columns, pixels),
         (out_channels, pixels, taps),
     );
     #[cfg(target_arch = "wasm32")]
     super::product::product_into(
         &mut out,
         weight,
-        &columns,
+        columns,
         (out_channels, pixels, taps),
         false,
     );
-    scratch::give_back(columns);
     out
 }
 
@@ -344,7 +350,8 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_value() {
-        for (rows, cols) in [(3, 70), (70, 3), (33, 65), (1, 1)] {
+        // Whole 8 × 8 blocks only, blocks with edges on either side, and no whole block.
+        for (rows, cols) in [(16, 64), (24, 100), (3, 70), (70, 3), (33, 65), (1, 1)] {
             let src = matrix(rows, cols, 0.2);
             let mut dst = vec![f32::NAN; rows * cols];
             transpose_into(&mut dst, &src, rows, cols);

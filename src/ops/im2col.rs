@@ -139,7 +139,7 @@ pub(crate) mod scratch {
     static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
     /// Buffers kept: the columns and column gradient of the largest layer, and spares.
     #[cfg(feature = "parallel")]
-    const KEEP: usize = 4;
+    const KEEP: usize = 8;
 
     /// A buffer of `len` elements whose contents are unspecified (old values or zeros):
     /// the caller writes every element.

@@ -2,7 +2,7 @@
 //! into one graph node whose backward pass recomputes what it needs.
 
 use super::chunks::{map_chunks, zip_chunks};
-use super::fused::{affine, norm_relu_pool};
+use super::fused::{affine, norm_relu_pool, PoolWinners};
 use super::storage::{contiguous_f32, with_f32};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
@@ -45,7 +45,7 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
 /// additions that neither the compiler (it keeps the order of float additions) nor the CPU
 /// can overlap; sixteen can be vectorised. Per-channel sums over a layer were about a tenth
 /// of a training step (perf).
-pub(crate) const LANES: usize = 16;
+const LANES: usize = 16;
 
 /// The per-channel statistics a batch norm normalises with.
 #[derive(Clone, Debug)]
@@ -63,46 +63,44 @@ impl NormStatistics {
         affine(gamma, beta, self.mean[c], self.inv_std[c])
     }
 
-    /// Turns `g`, the gradient at channel `c`'s batch-norm output, into the gradient at its
-    /// input `x`, in place; returns (Σg, Σg·x̂), the gradients of β and γ. With batch
-    /// statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
-    pub(crate) fn input_gradient(
+    /// The gradient at channel `c`'s batch-norm input `x`, written to `dx`, when the norm's
+    /// output went through ReLU and 2×2 max-pooling: `grads` is the gradient at the pooled
+    /// values, `winners` where each came from. Returns (Σg, Σg·x̂), the gradients of β and
+    /// γ, with g the gradient at the norm's output: zero except at the winners, so both sums
+    /// run over the windows. With batch statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
+    pub(crate) fn pooled_input_gradient(
         &self,
-        g: &mut [f32],
+        dx: &mut [f32],
         x: &[f32],
+        (grads, winners): (&[f32], &PoolWinners),
         c: usize,
         gamma: f32,
     ) -> (f32, f32) {
         let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
-        let (mut sg, mut sgx) = ([0f32; LANES], [0f32; LANES]);
-        let lanes = g.chunks_exact(LANES).zip(x.chunks_exact(LANES));
-        for (gs, xs) in lanes {
-            for k in 0..LANES {
-                sg[k] += gs[k];
-                sgx[k] += gs[k] * (xs[k] - mean) * inv_std;
-            }
-        }
-        let done = g.len() - g.len() % LANES;
-        for (k, (&gv, &xv)) in g[done..].iter().zip(&x[done..]).enumerate() {
-            sg[k] += gv;
-            sgx[k] += gv * (xv - mean) * inv_std;
-        }
-        let (sg, sgx) = (sg.iter().sum::<f32>(), sgx.iter().sum::<f32>());
+        let (mut sg, mut sgx) = (0f32, 0f32);
+        winners.route(grads, |i, g| {
+            sg += g;
+            sgx += g * (x[i] - mean) * inv_std;
+        });
         let k = gamma * inv_std;
-        if self.batch_statistics {
-            let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
-            for (o, &xv) in g.iter_mut().zip(x) {
-                *o = k * (*o - mb - (xv - mean) * inv_std * mg);
-            }
+        // Away from the winners g = 0, so dx = −γ/σ · (mean(g) + x̂·mean(g·x̂)) there.
+        let (mean_g, mean_gx) = if self.batch_statistics {
+            let n = dx.len() as f32;
+            (sg / n, sgx / n)
         } else {
-            g.iter_mut().for_each(|o| *o *= k);
+            (0.0, 0.0)
+        };
+        let (offset, slope) = (-k * mean_g, -k * inv_std * mean_gx);
+        for (d, &v) in dx.iter_mut().zip(x) {
+            *d = offset + slope * (v - mean);
         }
+        winners.route(grads, |i, g| dx[i] += k * g);
         (sg, sgx)
     }
 }
 
 /// The gradients of a batch-norm op's (x, γ, β) from the input gradient and each channel's
-/// (Σg, Σg·x̂), as [`NormStatistics::input_gradient`] returns them.
+/// (Σg, Σg·x̂), as [`NormStatistics::pooled_input_gradient`] returns them.
 pub(crate) type NormGradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 pub(crate) fn norm_gradients(
@@ -171,32 +169,15 @@ impl CustomOp3 for BatchNormReluPool {
         let (plane, cells) = (batch * h * w, batch * (h / 2) * (w / 2));
         let gamma = gamma.to_vec1::<f32>()?;
         let beta = beta.to_vec1::<f32>()?;
-        let (oh, ow) = (h / 2, w / 2);
         let mut grad_x = vec![0f32; x.elem_count()];
         let sums: Vec<(f32, f32)> = with_f32(grad_res, |g| {
             with_f32(x, |xs| {
-                zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
+                zip_chunks(&mut grad_x, plane, xs, plane, |dx, xc, c| {
                     let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
-                    let value = |i: usize| (xc[i] * scale + shift).max(0.0);
-                    // A row of windows at a time (no index arithmetic per cell).
-                    let rows = g[c * cells..(c + 1) * cells].chunks_exact(ow.max(1));
-                    for (row, grads) in rows.enumerate() {
-                        let (image, y) = (row / oh, row % oh);
-                        let top = image * h * w + 2 * y * w;
-                        for (x, &grad) in grads.iter().enumerate() {
-                            let corner = top + 2 * x;
-                            let window = [corner, corner + 1, corner + w, corner + w + 1];
-                            let values = window.map(value);
-                            // The gradient goes to the first maximum of the window, like
-                            // PyTorch, and through the ReLU only where it was positive.
-                            let best =
-                                (1..4).fold(0, |a, b| if values[b] > values[a] { b } else { a });
-                            if values[best] > 0.0 {
-                                gx[window[best]] = grad;
-                            }
-                        }
-                    }
-                    self.statistics.input_gradient(gx, xc, c, gamma[c])
+                    let winners = PoolWinners::find(xc, h, w, scale, shift);
+                    let grads = &g[c * cells..(c + 1) * cells];
+                    self.statistics
+                        .pooled_input_gradient(dx, xc, (grads, &winners), c, gamma[c])
                 })
             })
         })??;

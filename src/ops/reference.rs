@@ -66,13 +66,42 @@ impl CustomOp3 for BatchNormRelu {
                         for ((o, &yv), &gv) in gx.iter_mut().zip(yc).zip(gc) {
                             *o = if yv > 0.0 { gv } else { 0.0 };
                         }
-                        self.statistics.input_gradient(gx, xc, c, gamma[c])
+                        input_gradient(&self.statistics, gx, xc, c, gamma[c])
                     })
                 })
             })
         })???;
         norm_gradients(x, grad_x, sums)
     }
+}
+
+/// Turns `g`, the gradient at channel `c`'s batch-norm output, into the gradient at its
+/// input `x`, in place; returns (Σg, Σg·x̂), the gradients of β and γ. With batch
+/// statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
+fn input_gradient(
+    statistics: &NormStatistics,
+    g: &mut [f32],
+    x: &[f32],
+    c: usize,
+    gamma: f32,
+) -> (f32, f32) {
+    let (mean, inv_std) = (statistics.mean[c], statistics.inv_std[c]);
+    let sg: f32 = g.iter().sum();
+    let sgx: f32 = g
+        .iter()
+        .zip(x)
+        .map(|(&gv, &xv)| gv * (xv - mean) * inv_std)
+        .sum();
+    let k = gamma * inv_std;
+    if statistics.batch_statistics {
+        let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
+        for (o, &xv) in g.iter_mut().zip(x) {
+            *o = k * (*o - mb - (xv - mean) * inv_std * mg);
+        }
+    } else {
+        g.iter_mut().for_each(|o| *o *= k);
+    }
+    (sg, sgx)
 }
 
 pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
