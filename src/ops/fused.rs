@@ -25,11 +25,22 @@ pub(crate) fn norm_relu_pool(
     scale: f32,
     shift: f32,
 ) {
-    let (oh, ow) = (h / 2, w / 2);
     let value = |v: f32| v * scale + shift;
-    // Whole rows of windows, so no index arithmetic per cell; ReLU commutes with the
-    // maximum, so it is applied once per window.
-    let rows = out.chunks_exact_mut(ow).zip(
+    // ReLU commutes with the maximum, so it is applied once per window.
+    windows(out, x, h, w, |o, [t0, t1, b0, b1]| {
+        let upper = larger(value(t0), value(t1));
+        let lower = larger(value(b0), value(b1));
+        *o = larger(larger(upper, lower), 0.0);
+    });
+}
+
+/// Calls `f(cell, [top left, top right, bottom left, bottom right])` for each 2×2 window of
+/// the (h, w) images in `x`, `cell` its place in `out` (row by row, image by image). Whole
+/// rows of windows at a time, so no index arithmetic per cell.
+#[inline(always)]
+fn windows<T>(out: &mut [T], x: &[f32], h: usize, w: usize, mut f: impl FnMut(&mut T, [f32; 4])) {
+    let (oh, ow) = (h / 2, w / 2);
+    let rows = out.chunks_exact_mut(ow.max(1)).zip(
         x.chunks_exact(h * w)
             .flat_map(|image| image.chunks_exact(2 * w).take(oh)),
     );
@@ -37,9 +48,7 @@ pub(crate) fn norm_relu_pool(
         let (top, bottom) = pair.split_at(w);
         let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
         for (o, (t, b)) in out_row.iter_mut().zip(windows) {
-            let upper = larger(value(t[0]), value(t[1]));
-            let lower = larger(value(b[0]), value(b[1]));
-            *o = larger(larger(upper, lower), 0.0);
+            f(o, [t[0], t[1], b[0], b[1]]);
         }
     }
 }
@@ -60,30 +69,22 @@ impl PoolWinners {
 
     /// The winners of one channel's windows, as [`norm_relu_pool`] takes them.
     pub(crate) fn find(x: &[f32], h: usize, w: usize, scale: f32, shift: f32) -> Self {
-        let (oh, ow) = (h / 2, w / 2);
         let value = |v: f32| v * scale + shift;
-        let mut winners = vec![Self::NONE; x.len() / (h * w).max(1) * oh * ow];
-        let rows = winners.chunks_exact_mut(ow.max(1)).zip(
-            x.chunks_exact(h * w)
-                .flat_map(|image| image.chunks_exact(2 * w).take(oh)),
-        );
-        for (out_row, pair) in rows {
-            let (top, bottom) = pair.split_at(w);
-            let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-            // Comparisons and selects only: with branches, random data mispredicted half
-            // of them (the backward's slowest part, perf).
-            for (winner, (t, b)) in out_row.iter_mut().zip(windows) {
-                let (t0, t1, b0, b1) = (value(t[0]), value(t[1]), value(b[0]), value(b[1]));
-                let (upper, upper_at) = (larger(t0, t1), u8::from(t1 > t0));
-                let (lower, lower_at) = (larger(b0, b1), 2 + u8::from(b1 > b0));
-                let best = if lower > upper { lower_at } else { upper_at };
-                *winner = if larger(upper, lower) > 0.0 {
-                    best
-                } else {
-                    Self::NONE
-                };
-            }
-        }
+        let cells = x.len() / (h * w).max(1) * (h / 2) * (w / 2);
+        let mut winners = vec![Self::NONE; cells];
+        // Comparisons and selects only: with branches, random data mispredicted half of
+        // them (the backward's slowest part, perf).
+        windows(&mut winners, x, h, w, |winner, [t0, t1, b0, b1]| {
+            let (t0, t1, b0, b1) = (value(t0), value(t1), value(b0), value(b1));
+            let (upper, upper_at) = (larger(t0, t1), u8::from(t1 > t0));
+            let (lower, lower_at) = (larger(b0, b1), 2 + u8::from(b1 > b0));
+            let best = if lower > upper { lower_at } else { upper_at };
+            *winner = if larger(upper, lower) > 0.0 {
+                best
+            } else {
+                Self::NONE
+            };
+        });
         Self { winners, h, w }
     }
 
