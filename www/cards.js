@@ -148,6 +148,9 @@ export async function renderResult(file, bitmap, analysis, inference) {
   const record = { file: name, width: analysis.width, height: analysis.height, faces: leftToRight(analysis.faces), error: null };
   // In the page before drawing: its width decides the labels' size.
   document.querySelector('#results').prepend(card);
+  // Listed with its card, not after its picture is drawn: "download all" clicked as soon as
+  // the card shows must include it (a large photo's thumbnail takes a while).
+  allResults.push(record);
   const shownWidth = () => $('.picture', card).clientWidth || DISPLAY_SIDE;
 
   const show = async (bitmap) => {
@@ -204,10 +207,11 @@ export async function renderResult(file, bitmap, analysis, inference) {
   try {
     await show(bitmap);
   } catch (e) {
-    card.remove(); // the error card takes its place
+    // The error card and its record take their place.
+    card.remove();
+    allResults.splice(allResults.indexOf(record), 1);
     throw e;
   }
-  allResults.push(record);
 }
 
 export function renderError(file, message) {
