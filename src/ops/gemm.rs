@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn transpose_moves_every_value() {
-        // Whole 8 × 8 blocks only, blocks with edges on either side, and no whole block.
+        // Whole 32-column bands only, a short last band, fewer columns than a band, one row.
         for (rows, cols) in [(16, 64), (24, 100), (3, 70), (70, 3), (33, 65), (1, 1)] {
             let src = matrix(rows, cols, 0.2);
             let mut dst = vec![f32::NAN; rows * cols];

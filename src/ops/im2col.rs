@@ -137,7 +137,8 @@ fn every_other(out: &mut Vec<f32>, row: &[f32], kx: usize, ow: usize) {
 pub(crate) mod scratch {
     #[cfg(feature = "parallel")]
     static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
-    /// Buffers kept: the columns and column gradient of the largest layer, and spares.
+    /// Buffers kept for reuse: the four layers' columns (taken in training's forward pass,
+    /// given back in its backward), the largest column gradient, and spares.
     #[cfg(feature = "parallel")]
     const KEEP: usize = 8;
 
