@@ -10,7 +10,7 @@
 //! coloured lines into every face crop. Each red pixel is painted out by linear interpolation
 //! between the nearest photo pixels across the line (the lines are 1–3 px thick), then the
 //! photo is shrunk to 1024 px wide as `tests/fixtures/solvay-1927.jpg` and one face is cut
-//! out as the page's `www/warm-up.jpg` (JPEG quality 88). Portraits are cut from the
+//! out as the package's `js/warm-up.jpg` (JPEG quality 88). Portraits are cut from the
 //! full-size photos as `tests/fixtures/faces/*.jpg` (200 × 200 px, like the UTKFace chips):
 //! the tests' single faces, so that no test needs a data set.
 
@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_jpeg(&fixture, Path::new("tests/fixtures/solvay-1927.jpg"))?;
     let (x, y, side) = WARM_UP;
     let warm_up = crop_imm(&fixture, x, y, side, side).to_image();
-    write_jpeg(&warm_up, Path::new("www/warm-up.jpg"))?;
+    write_jpeg(&warm_up, Path::new("js/warm-up.jpg"))?;
     std::fs::create_dir_all("tests/fixtures/faces")?;
     let collins = image::open(&astronaut)?.to_rgb8();
     let portraits = PORTRAITS

@@ -42,4 +42,18 @@ pub fn candle_message(e: &candle_core::Error) -> String {
     }
 }
 
+impl Error {
+    /// A stable name for the kind of failure, for programs to act on (the JS package's
+    /// `GenderLensError.code`); the message stays the readable one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Empty | Error::UnsupportedFormat(_) => "not-an-image",
+            Error::Decode(_) => "truncated",
+            Error::TooLarge { .. } => "too-large",
+            Error::BadPixelBuffer { .. } => "unsupported-source",
+            Error::Model(_) | Error::NoEmbeddedModel => "model",
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;

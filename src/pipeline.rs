@@ -77,6 +77,11 @@ impl Pipeline {
         self
     }
 
+    /// [`Self::searching_small_faces`] for the calls after this one.
+    pub fn set_small_faces(&mut self, small_faces: bool) {
+        self.small_faces = small_faces;
+    }
+
     /// The pipeline with the classifier embedded in this build.
     pub fn embedded() -> Result<Self> {
         Ok(Self::new(Classifier::embedded()?))

@@ -1,7 +1,8 @@
-//! JavaScript bindings (wasm32 only): `new GenderLens()`, then `inspectImage` on a file's
-//! bytes and `analyzeRgba` on its pixels as the browser decoded them (`www/pixels.js`): the
-//! browser's own decoders keep the download small. Every failure comes back as a JS `Error`
-//! with a readable message.
+//! JavaScript bindings (wasm32 only), the layer under the JS package (`js/`): `new
+//! GenderLens()`, then `inspectImage` on a file's bytes and `analyzeRgba` on its pixels as
+//! the browser decoded them (the package's `decode.js`): the browser's own decoders keep the
+//! download small. Every failure comes back as a JS `Error` with a readable message and a
+//! `code` (`Error::code`) that programs can act on.
 
 use crate::decode::rgb_from_rgba;
 use crate::inspect::inspect_image;
@@ -15,14 +16,22 @@ pub struct GenderLens {
     pipeline: Pipeline,
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&e.to_string()))
+/// A JS `Error` with `message` and a `code` property.
+fn coded_error(message: &str, code: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
 }
 
-fn js_error(e: crate::error::Error) -> JsError {
-    JsError::new(&e.to_string())
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| coded_error(&e.to_string(), "internal"))
+}
+
+fn js_error(e: crate::error::Error) -> JsValue {
+    coded_error(&e.to_string(), e.code())
 }
 
 /// `f` on RGBA pixels (e.g. a canvas `ImageData`'s `data`) as an RGB image; its result or
@@ -32,7 +41,7 @@ fn on_pixels<T: Serialize>(
     width: u32,
     height: u32,
     f: impl FnOnce(&RgbImage) -> crate::error::Result<T>,
-) -> Result<JsValue, JsError> {
+) -> Result<JsValue, JsValue> {
     let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
     to_js(&f(&image).map_err(js_error)?)
 }
@@ -41,7 +50,7 @@ fn on_pixels<T: Serialize>(
 impl GenderLens {
     /// Loads the embedded detector and classifier.
     #[wasm_bindgen(constructor)]
-    pub fn new() -> Result<GenderLens, JsError> {
+    pub fn new() -> Result<GenderLens, JsValue> {
         console_error_panic_hook::set_once();
         Ok(GenderLens {
             pipeline: Pipeline::embedded().map_err(js_error)?,
@@ -52,7 +61,7 @@ impl GenderLens {
     /// error naming what is wrong with it (not an image, cut off, too large): call it before
     /// the browser decodes a file.
     #[wasm_bindgen(js_name = inspectImage)]
-    pub fn inspect_image(bytes: &[u8]) -> Result<JsValue, JsError> {
+    pub fn inspect_image(bytes: &[u8]) -> Result<JsValue, JsValue> {
         to_js(&inspect_image(bytes).map_err(js_error)?)
     }
 
@@ -63,14 +72,18 @@ impl GenderLens {
         MAX_WORKING_SIDE
     }
 
-    /// Faces in RGBA pixels, e.g. a canvas `ImageData`'s `data` or a video frame's.
+    /// Faces in RGBA pixels, e.g. a canvas `ImageData`'s `data` or a video frame's. With
+    /// `small_faces`, pixels larger than the working side are also searched at their own
+    /// resolution, in tiles, for faces down to about 24 px there.
     #[wasm_bindgen(js_name = analyzeRgba)]
     pub fn analyze_rgba(
         &mut self,
         rgba: &[u8],
         width: u32,
         height: u32,
-    ) -> Result<JsValue, JsError> {
+        small_faces: Option<bool>,
+    ) -> Result<JsValue, JsValue> {
+        self.pipeline.set_small_faces(small_faces.unwrap_or(false));
         on_pixels(rgba, width, height, |image| self.pipeline.analyze(image))
     }
 
@@ -81,7 +94,7 @@ impl GenderLens {
         rgba: &[u8],
         width: u32,
         height: u32,
-    ) -> Result<JsValue, JsError> {
+    ) -> Result<JsValue, JsValue> {
         on_pixels(rgba, width, height, |image| {
             self.pipeline.classify_whole(image)
         })

@@ -57,7 +57,7 @@ fn utk_faces_are_found_and_classified_as_their_label() {
 /// face is found runs every stage of the pipeline (the classifier too).
 #[test]
 fn the_pages_warm_up_photo_has_exactly_one_face() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/www/warm-up.jpg")).unwrap();
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/js/warm-up.jpg")).unwrap();
     let analysis = Pipeline::embedded().unwrap().analyze_bytes(&bytes).unwrap();
     assert_eq!(analysis.faces.len(), 1, "{:?}", analysis.faces);
     assert!(analysis.faces[0].detector_score.is_some());

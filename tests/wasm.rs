@@ -31,7 +31,7 @@ fn rgba(file: &[u8]) -> (Vec<u8>, u32, u32) {
 
 fn analyze(lens: &mut GenderLens, file: &[u8]) -> JsValue {
     let (pixels, width, height) = rgba(file);
-    lens.analyze_rgba(&pixels, width, height).unwrap()
+    lens.analyze_rgba(&pixels, width, height, None).unwrap()
 }
 
 #[wasm_bindgen_test]
@@ -126,7 +126,7 @@ fn every_corpus_file_is_inspected_and_refused_or_analysed_and_the_module_stays_u
             (expect, Err(_)) => panic!("{name}: expected {expect:?}, got an error"),
         }
     }
-    assert!(lens.analyze_rgba(&[0, 0, 0], 10, 10).is_err());
+    assert!(lens.analyze_rgba(&[0, 0, 0], 10, 10, None).is_err());
     assert!(GenderLens::inspect_image(b"GIF89a").is_err());
     // Still works after the errors.
     assert_eq!(faces(&analyze(&mut lens, SOLVAY_JPEG)).length(), 29);

@@ -1,5 +1,6 @@
 // GenderLens page: files, paste and camera in; boxes, labels and confidence out.
-// All inference runs in worker.js; no request leaves this origin.
+// All inference runs in the GenderLens package's workers (genderlens/, the npm package as
+// built); no request leaves this origin.
 
 // Frames are searched at this width: a webcam's faces are large (a face of 40 px in the video
 // is 20 px here, still found), and the detector's time grows with the pixels.
@@ -7,6 +8,8 @@ const CAMERA_MAX_WIDTH = 320;
 
 import { allResults, download, labelFontPx, leftToRight, renderError, renderResult, resultsCsv } from './cards.js';
 import { describe, drawMarks } from './marks.js';
+import { cliAnalysis, cliFace } from './record.js';
+import { GenderLens } from './genderlens/index.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const statusEl = $('#status');
@@ -18,71 +21,17 @@ function setStatus(text, isError = false) {
   statusEl.classList.toggle('error', isError);
 }
 
-/** Promise-based client for the inference worker; restarts it if the module dies. */
-class Inference {
-  constructor() {
-    this.failedStarts = 0;
-    this.pending = new Map();
-    this.nextId = 1;
-    /** Calls waiting for the worker to start. */
-    this.waiting = 0;
-    this.start();
-  }
+/** The GenderLens package, once started (see main). */
+let lens = null;
+let lensReady = null;
 
-  start() {
-    this.ready = new Promise((resolve, reject) => {
-      this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-      this.worker.onmessage = ({ data }) => {
-        if (data.type === 'ready') {
-          this.failedStarts = 0;
-          // With no photo waiting, the worker runs its pipeline on a sample to have the
-          // browser compile and optimise it before the first real one.
-          if (this.waiting === 0) this.worker.postMessage({ op: 'warm-up' });
-          return resolve(data.ms);
-        }
-        if (data.type === 'fatal') return reject(new Error(data.message));
-        const entry = this.pending.get(data.id);
-        if (!entry) return;
-        this.pending.delete(data.id);
-        if (data.ok) entry.resolve(data.result);
-        else entry.reject(new Error(data.error));
-        if (data.fatal) this.restart();
-      };
-      this.worker.onerror = (e) => {
-        reject(new Error(e.message || 'the worker failed to start'));
-        // A worker that cannot even start would fail again: give up after a few tries.
-        if (++this.failedStarts <= 3) this.restart();
-      };
-    });
-    this.ready.catch(() => {});
-  }
-
-  restart() {
-    this.worker.terminate();
-    for (const entry of this.pending.values()) entry.reject(new Error('The model stopped and was restarted; please try again.'));
-    this.pending.clear();
-    this.start();
-  }
-
-  async call(message, transfer = []) {
-    this.waiting += 1;
-    try {
-      await this.ready;
-    } finally {
-      this.waiting -= 1;
-    }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id }, transfer);
-    });
-  }
-}
-
-let queue = Promise.resolve();
 /** The files dropped, pasted or chosen since the list was last empty: how many, how many are
- *  done, and whether the visitor cancelled the rest. */
+ *  done, the ones not yet handed to the package, and the signal that cancels the rest. */
 let batch = null;
+/** Files handed to the package and not yet shown. */
+let running = 0;
+/** Called when no file is waiting or running. */
+let whenIdle = [];
 
 function showBatch() {
   progressEl.max = batch.total;
@@ -91,26 +40,46 @@ function showBatch() {
   $('#all-results').hidden = allResults.length === 0;
 }
 
-function handleFiles(files, inference) {
+function handleFiles(files) {
   const list = [...files];
   if (!list.length) return;
-  if (!batch || batch.done >= batch.total) batch = { total: 0, done: 0, cancelled: false };
-  const mine = batch;
-  mine.total += list.length;
+  if (!batch || batch.done >= batch.total) batch = { total: 0, done: 0, waiting: [], controller: new AbortController() };
+  batch.total += list.length;
+  batch.waiting.push(...list);
   showBatch();
-  for (const file of list) {
-    queue = queue
-      .then(() => (mine.cancelled ? undefined : processFile(file, inference)))
+  lensReady.then(() => pump(batch), () => {});
+}
+
+/** Hands files to the package: two per worker, so that none waits between photos, and few
+ *  enough that "cancel" leaves little under way. Results show in the order they are done. */
+function pump(mine) {
+  while (mine.waiting.length && running < 2 * lens.workers) {
+    const file = mine.waiting.shift();
+    running += 1;
+    processFile(file, mine.controller.signal)
       // A failure while showing one file's result must not stop the files after it.
       .catch((e) => renderError(file, e.message))
       .finally(() => {
+        running -= 1;
         mine.done += 1;
         if (mine === batch) {
           showBatch();
-          if (!mine.cancelled) setStatus(`Processed ${mine.done} of ${mine.total}. ${lastResultLine()}`);
+          if (!mine.controller.signal.aborted) setStatus(`Processed ${mine.done} of ${mine.total}. ${lastResultLine()}`);
         }
+        pump(batch);
+        if (running === 0 && !batch.waiting.length) whenIdle.splice(0).forEach((resolve) => resolve());
       });
   }
+}
+
+function cancelBatch() {
+  if (!batch || batch.done >= batch.total) return;
+  const left = batch.total - batch.done;
+  batch.done += batch.waiting.length;
+  batch.waiting = [];
+  batch.controller.abort(); // the files under way stop too: their results are not shown
+  showBatch();
+  setStatus(`Cancelled: ${left} file(s) left unprocessed.`);
 }
 
 /** The newest result in words, for the status line (a live region: screen readers say it). */
@@ -123,27 +92,26 @@ function lastResultLine() {
   return `${last.file}: ${n ? `${n} face${n > 1 ? 's' : ''} (${counts.map(([l, c]) => `${c} ${l}`).join(', ')})` : 'no face found'}.`;
 }
 
-async function processFile(file, inference) {
+async function processFile(file, signal) {
   setStatus(`Analysing ${file.name || 'image'}…`);
-  let reply;
+  let result;
   try {
-    // The worker decodes the file once, for the analysis and for the picture shown here.
-    reply = await inference.call({ op: 'file', file });
+    // Decoded once in the package's worker, for the analysis and for the picture shown here.
+    result = await lens.analyze(file, { picture: true, signal });
   } catch (e) {
-    renderError(file, e.message);
+    if (e.code !== 'aborted') renderError(file, e.message);
     return;
   }
   try {
-    await renderResult(file, reply.picture, reply.analysis, inference);
+    await renderResult(file, result.picture, cliAnalysis(result), (whole) => lens.classifyFace(whole).then(cliFace));
   } finally {
-    reply.picture.close();
+    result.picture.close();
   }
 }
 
 /** Live camera: frames go to the worker one at a time; boxes drawn on an overlay. */
 class Camera {
-  constructor(inference) {
-    this.inference = inference;
+  constructor() {
     this.video = $('#video');
     this.overlay = $('#overlay');
     this.stats = $('#camera-stats');
@@ -190,10 +158,9 @@ class Camera {
       this.grab.height = h;
       const gctx = this.grab.getContext('2d', { willReadFrequently: true });
       gctx.drawImage(this.video, 0, 0, w, h);
-      const pixels = gctx.getImageData(0, 0, w, h).data;
       let analysis;
       try {
-        analysis = await this.inference.call({ op: 'rgba', data: pixels.buffer, width: w, height: h }, [pixels.buffer]);
+        analysis = cliAnalysis(await lens.analyze(gctx.getImageData(0, 0, w, h)));
       } catch (e) {
         this.stats.textContent = `Camera frame failed: ${e.message}`;
         continue;
@@ -232,23 +199,20 @@ function main() {
     return;
   }
   const t0 = performance.now();
-  const inference = new Inference();
-  inference.ready.then(
+  lensReady = GenderLens.create().then((created) => (lens = created));
+  lensReady.then(
     () => {
       performance.mark('genderlens-ready'); // read by the benchmark
       setStatus(`Ready (model loaded in ${Math.round(performance.now() - t0)} ms). Drop, paste or choose images.`);
       // Photos dropped while the model loaded go first: caching the site fetches every
       // file again and, on a small machine, slowed the first result by about 10 %.
-      queue.finally(enableOffline);
+      const idle = running === 0 && !batch?.waiting.length;
+      (idle ? Promise.resolve() : new Promise((resolve) => whenIdle.push(resolve))).then(enableOffline);
     },
     (e) => setStatus(e.message, true),
   );
 
-  $('#cancel').addEventListener('click', () => {
-    if (!batch || batch.done >= batch.total) return;
-    batch.cancelled = true;
-    setStatus(`Cancelled: ${batch.total - batch.done} file(s) left unprocessed (the one being analysed finishes).`);
-  });
+  $('#cancel').addEventListener('click', cancelBatch);
   $('#download-all-json').addEventListener('click', () =>
     download('genderlens-results.json', new Blob([JSON.stringify(allResults, null, 2)], { type: 'application/json' })));
   $('#download-all-csv').addEventListener('click', () =>
@@ -256,7 +220,7 @@ function main() {
 
   const fileInput = $('#file-input');
   fileInput.addEventListener('change', () => {
-    handleFiles(fileInput.files, inference);
+    handleFiles(fileInput.files);
     fileInput.value = '';
   });
   document.addEventListener('dragover', (e) => {
@@ -269,14 +233,14 @@ function main() {
   document.addEventListener('drop', (e) => {
     e.preventDefault();
     document.body.classList.remove('dragging');
-    handleFiles(e.dataTransfer?.files ?? [], inference);
+    handleFiles(e.dataTransfer?.files ?? []);
   });
   document.addEventListener('paste', (e) => {
     const files = [...(e.clipboardData?.items ?? [])].filter((i) => i.kind === 'file').map((i) => i.getAsFile()).filter(Boolean);
-    if (files.length) handleFiles(files, inference);
+    if (files.length) handleFiles(files);
   });
 
-  const camera = new Camera(inference);
+  const camera = new Camera();
   const toggle = $('#camera-toggle');
   const switcher = $('#camera-switch');
   toggle.addEventListener('click', async () => {

@@ -5,7 +5,10 @@
 const $ = (selector, root = document) => root.querySelector(selector);
 
 import { describe, drawMarks, lineWidthFor, withKey } from './marks.js';
-import { DISPLAY_SIDE } from './pixels.js';
+
+/** Longest side of the picture a card draws on: the package hands its `picture` back at
+ *  most this large. */
+const DISPLAY_SIDE = 1600;
 
 /** Faces in reading order of the picture, left to right: the numbers on the boxes and in the
  *  list follow it. */
@@ -135,8 +138,9 @@ export function resultsCsv(results) {
 }
 
 /** Shows one file's result at the top of the list. `bitmap` (or null for a format the
- *  browser cannot draw) is only borrowed: the caller closes it. */
-export async function renderResult(file, bitmap, analysis, inference) {
+ *  browser cannot draw) is only borrowed: the caller closes it. `classifyWhole(file)` is the
+ *  face of the whole picture, for a photo that is already a crop. */
+export async function renderResult(file, bitmap, analysis, classifyWhole) {
   const card = $('#result-template').content.firstElementChild.cloneNode(true);
   const name = file.name || 'pasted image';
   $('.name', card).textContent = name;
@@ -179,7 +183,7 @@ export async function renderResult(file, bitmap, analysis, inference) {
   wholeButton.addEventListener('click', async () => {
     wholeButton.disabled = true;
     try {
-      const face = await inference.call({ op: 'whole-file', file });
+      const face = await classifyWhole(file);
       face.whole_image = true;
       record.faces = [face];
       const again = await reread();

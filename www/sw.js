@@ -14,11 +14,19 @@ const SHELL = [
   './app.js',
   './cards.js',
   './marks.js',
-  './worker.js',
-  './pixels.js',
-  './warm-up.jpg',
-  './pkg/genderlens.js',
-  './pkg/genderlens_bg.wasm',
+  './record.js',
+  // The package as npm users get it (its package.json "files").
+  './genderlens/index.js',
+  './genderlens/pool.js',
+  './genderlens/worker.js',
+  './genderlens/sources.js',
+  './genderlens/decode.js',
+  './genderlens/results.js',
+  './genderlens/errors.js',
+  './genderlens/version.js',
+  './genderlens/warm-up.jpg',
+  './genderlens/wasm/genderlens.js',
+  './genderlens/wasm/genderlens_bg.wasm',
 ];
 
 /** Name of the generation serving the open pages (kept in memory; recomputed after the

@@ -52,7 +52,7 @@ test('no serious or critical accessibility violation while loading, empty, with 
   // Loading: the model's download held back until the audit is done.
   let release;
   const held = new Promise((resolve) => { release = resolve; });
-  await page.route('**/pkg/genderlens_bg.wasm', async (route) => { await held; await route.continue(); });
+  await page.route('**/genderlens/wasm/genderlens_bg.wasm', async (route) => { await held; await route.continue(); });
   await page.goto(origin + '/');
   assert.match(await page.locator('#status').textContent(), /Loading/);
   await audit(page, 'loading');
@@ -120,6 +120,6 @@ test('a face box is reached by keyboard, names its face and lights its list entr
   await page.keyboard.press('Tab');
   assert.match(await page.evaluate(() => document.activeElement.textContent), /^Face 1: /);
   assert.equal(await card.locator('.spot.lit').count(), 1, 'the box is not lit from its list entry');
-  assert.ok(hits.get('/pkg/genderlens_bg.wasm') >= 1);
+  assert.ok(hits.get('/genderlens/wasm/genderlens_bg.wasm') >= 1);
   await page.context().close();
 });

@@ -8,7 +8,7 @@
 // the longest main-thread task, memory at the end), and the live camera's frame rate on a
 // 640 x 480 fake capture of a face, then its memory over a ten-minute run
 // (BENCH_CAMERA_SOAK_S; 0 skips it).
-// Prints a table and one JSON line. Needs www/pkg built and Debian's /usr/bin/chromium.
+// Prints a table and one JSON line. Needs www/genderlens built and Debian's /usr/bin/chromium.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';

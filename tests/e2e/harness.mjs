@@ -14,14 +14,15 @@ export const fixture = (name) => fs.readFileSync(path.join(root, 'tests/fixtures
 
 const TYPES = {
   '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg',
+  '.json': 'application/json', '.png': 'image/png', '.jpg': 'image/jpeg', '.mjs': 'text/javascript',
 };
 
-/** Serves www/ on a free loopback port; resolves to `{ server, origin, hits }`.
- *  `replaced` maps a path to `{ status, body, type? }` served instead of the file (a later
- *  deploy, a failure, a page of the harness's own); `hits` counts the requests per path;
- *  `onFile({ file, bytes, disk })` hears of every file of www/ sent. */
-export function startServer({ replaced = new Map(), onFile = () => {} } = {}) {
+/** Serves www/ (or the `mounts`: `[urlPrefix, folder]`, the first whose prefix matches)
+ *  on a free loopback port; resolves to `{ server, origin, hits }`. `replaced` maps a path
+ *  to `{ status, body, type? }` served instead of the file (a later deploy, a failure, a page
+ *  of the harness's own); `hits` counts the requests per path; `onFile({ file, bytes, disk })`
+ *  hears of every file sent. */
+export function startServer({ replaced = new Map(), onFile = () => {}, mounts = [['/', www]] } = {}) {
   const hits = new Map();
   return new Promise((resolve) => {
     const server = http.createServer((req, res) => {
@@ -33,8 +34,10 @@ export function startServer({ replaced = new Map(), onFile = () => {} } = {}) {
         res.writeHead(replacement.status, { 'Content-Type': type }).end(replacement.body);
         return;
       }
-      const file = path.join(www, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
-      if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      const [prefix, folder] = mounts.find(([prefix]) => url.pathname.startsWith(prefix)) ?? [];
+      const rest = decodeURIComponent(url.pathname.slice(prefix?.length ?? 0));
+      const file = folder && path.join(folder, rest === '' ? 'index.html' : rest);
+      if (!file || !file.startsWith(folder) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
         res.writeHead(404).end('not found');
         return;
       }

@@ -1,0 +1,117 @@
+// The three browser engines, from apt and npm only, behind one small interface: Chromium
+// and Firefox ESR through playwright-core (Firefox over WebDriver BiDi, its `moz-firefox`
+// channel), WebKitGTK through its WebDriver (selenium-webdriver) under a virtual X display.
+// `open(engine)` resolves to `{ name, goto(url), evaluate(js), waitFor(js, ms), close() }`,
+// where `js` is an expression (it may be a promise) whose value is JSON.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { firefox } from 'playwright-core';
+import { launch } from './harness.mjs';
+
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+
+const FIREFOX = '/usr/bin/firefox-esr';
+const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver';
+
+/** MiniBrowser, the browser WebKitWebDriver starts (its folder names the architecture). */
+function miniBrowser() {
+  for (const dir of fs.readdirSync('/usr/lib', { withFileTypes: true })) {
+    const candidate = `/usr/lib/${dir.name}/webkit2gtk-4.1/MiniBrowser`;
+    if (dir.isDirectory() && fs.existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** Why `engine` cannot run here, or null when it can. */
+export function missing(engine) {
+  if (engine === 'chromium') return fs.existsSync('/usr/bin/chromium') ? null : '/usr/bin/chromium is not installed';
+  if (engine === 'firefox') return fs.existsSync(FIREFOX) ? null : `${FIREFOX} is not installed`;
+  if (!fs.existsSync(WEBKIT_DRIVER) || !miniBrowser()) return 'webkit2gtk-driver is not installed';
+  return null;
+}
+
+function playwrightPage(name, browser) {
+  return browser.newContext().then((context) => context.newPage()).then((page) => ({
+    name,
+    page,
+    goto: (url) => page.goto(url),
+    evaluate: (js) => page.evaluate(js),
+    waitFor: (js, ms) => page.waitForFunction(js, null, { timeout: ms, polling: 100 }),
+    close: () => browser.close(),
+  }));
+}
+
+const freePort = () => new Promise((resolve) => {
+  const server = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    server.close(() => resolve(port));
+  });
+});
+
+async function webkit() {
+  const { Builder } = await import('selenium-webdriver');
+  const port = await freePort();
+  // MiniBrowser has no headless mode: a virtual display of its own.
+  const driverProcess = spawn('xvfb-run', ['-a', WEBKIT_DRIVER, `--port=${port}`], { stdio: 'ignore', detached: true });
+  const stopDriver = () => {
+    try {
+      process.kill(-driverProcess.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  let driver;
+  try {
+    for (let tries = 0; ; tries++) {
+      try {
+        driver = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
+          browserName: 'MiniBrowser',
+          'webkitgtk:browserOptions': { binary: miniBrowser(), args: ['--automation'] },
+        }).build();
+        break;
+      } catch (e) {
+        if (tries > 50) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } catch (e) {
+    stopDriver();
+    throw e;
+  }
+  await driver.manage().setTimeouts({ script: 600_000, pageLoad: 60_000 });
+  const evaluate = async (js) => {
+    const reply = await driver.executeAsyncScript(`const done = arguments[arguments.length - 1];
+      Promise.resolve().then(() => (${js})).then((value) => done({ ok: true, value: value === undefined ? null : value }),
+        (e) => done({ ok: false, error: String(e && e.stack || e) }));`);
+    if (!reply.ok) throw new Error(reply.error);
+    return reply.value;
+  };
+  return {
+    name: 'webkit',
+    goto: (url) => driver.get(url),
+    evaluate,
+    async waitFor(js, ms) {
+      const end = Date.now() + ms;
+      for (;;) {
+        if (await evaluate(js).catch(() => false)) return;
+        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${js}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async close() {
+      await driver.quit().catch(() => {});
+      stopDriver();
+    },
+  };
+}
+
+export async function open(engine) {
+  if (engine === 'chromium') return playwrightPage('chromium', await launch());
+  if (engine === 'firefox') {
+    return playwrightPage('firefox', await firefox.launch({ channel: 'moz-firefox', executablePath: FIREFOX, headless: true }));
+  }
+  if (engine === 'webkit') return webkit();
+  throw new Error(`unknown engine ${engine}`);
+}
+
