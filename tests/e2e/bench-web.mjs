@@ -2,12 +2,15 @@
 // first result (median of nine loads in fresh contexts, the photo dropped as soon as the page
 // can take it, each load paired with one of an empty page that only lists a dummy face on the
 // drop: the browser's and this harness's own share of the time; and a photo dropped a second
-// after the page is ready), per-photo time in the worker for a 640 x 360 group of four (made
-// of the portraits), the Solvay photo at 640 and 1024 px and a 200 px portrait (the first run, then medians once the module is
-// optimised), a 12-megapixel photo dropped on the page, 300 photos dropped at once (time,
-// the longest main-thread task, memory at the end), and the live camera's frame rate on a
+// after the page is ready), per-photo time through the package with one worker for a 640 x 360
+// group of four (made of the portraits), the Solvay photo at 640 and 1024 px and a 200 px
+// portrait (the first run, then medians once the module is optimised), a 12-megapixel photo
+// dropped on the page, 300 photos dropped at once (time, the longest main-thread task, memory
+// at the end), and the live camera's frame rate on a
 // 640 x 480 fake capture of a face, then its memory over a ten-minute run
-// (BENCH_CAMERA_SOAK_S; 0 skips it).
+// (BENCH_CAMERA_SOAK_S; 0 skips it). The cold loads, the photo after ready and the 300 photos
+// are measured with the page's pool at 1 and at 2 workers (the browser told it has that many
+// cores), alternated.
 // Prints a table and one JSON line. Needs www/genderlens built and Debian's /usr/bin/chromium.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,6 +29,9 @@ const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 9);
 const MANY = Number(process.env.BENCH_MANY_PHOTOS ?? 300);
 /** Seconds the camera runs for the memory soak (its first minute is the baseline). */
 const SOAK_S = Number(process.env.BENCH_CAMERA_SOAK_S ?? 600);
+/** Rounds of the 300 photos, each at 1 and 2 workers in turn. */
+const MANY_ROUNDS = Number(process.env.BENCH_MANY_ROUNDS ?? 2);
+const WORKERS = [1, 2];
 const solvay = fixture('solvay-1927.jpg');
 const face = fixture('faces/einstein.jpg');
 
@@ -56,8 +62,8 @@ function serve() {
 /** `MANY` photos dropped at once (portraits, every tenth the group photo): time until the
  *  last is listed, the page's longest main-thread task meanwhile (the browser reports those
  *  of 50 ms and more), and the memory at the end. */
-async function manyPhotos(browser, origin) {
-  const context = await browser.newContext();
+async function manyPhotos(browser, origin, workers) {
+  const context = await contextWith(browser, workers);
   const page = await context.newPage();
   await page.goto(origin + '/');
   await modelReady(page);
@@ -78,15 +84,25 @@ async function manyPhotos(browser, origin) {
   const longTasks = await page.evaluate(() => window.longTasks);
   const memory = await memoryOf(page);
   await context.close();
-  return { photos: MANY, ms, long_tasks: longTasks.length, longest_task_ms: Math.max(0, ...longTasks), memory };
+  return { workers, photos: MANY, ms, long_tasks: longTasks.length, longest_task_ms: Math.max(0, ...longTasks), memory };
+}
+
+/** A fresh context whose pages see `workers` cores, so the page's pool (its default:
+ *  one worker per core) runs that many workers; the machine's own count when undefined. */
+async function contextWith(browser, workers) {
+  const context = await browser.newContext();
+  if (workers) {
+    await context.addInitScript((n) => Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', { get: () => n }), workers);
+  }
+  return context;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Cold load in a fresh context: every file served until the page (and its service worker)
  *  settled, and when the first face is listed. */
-async function coldStart(browser, origin) {
-  const context = await browser.newContext();
+async function coldStart(browser, origin, workers) {
+  const context = await contextWith(browser, workers);
   const page = await context.newPage();
   served.length = 0;
   const firstResultMs = await coldFirstResult(page, origin + '/');
@@ -135,8 +151,8 @@ async function emptyPageFirstResult(browser, origin) {
 }
 
 /** A fresh page a second after its model was ready: a visitor's pace. */
-async function readyPage(browser, origin) {
-  const context = await browser.newContext();
+async function readyPage(browser, origin, workers) {
+  const context = await contextWith(browser, workers);
   const page = await context.newPage();
   await page.goto(origin + '/');
   await modelReady(page);
@@ -177,10 +193,10 @@ async function phonePhoto(browser, origin) {
 
 /** Time from dropping a photo to its first listed face, when the visitor drops it a second
  *  after the page said it was ready (fresh context each run; median of 3). */
-async function firstResultAfterReady(browser, origin) {
+async function firstResultAfterReady(browser, origin, workers) {
   const times = [];
   for (let run = 0; run < 3; run++) {
-    const { context, page } = await readyPage(browser, origin);
+    const { context, page } = await readyPage(browser, origin, workers);
     const startMs = await dropFace(page);
     const doneMs = await firstFaceListed(page);
     times.push(doneMs - startMs);
@@ -213,8 +229,9 @@ function dropFace(page) {
   }, face.toString('base64'));
 }
 
-/** Worker time (detection, classification) for a photo (`name`: the group photo or the
- *  portrait) scaled to `width` px in a fresh worker: the first run, and medians once the
+/** Time through the package with one worker (the call to its result; detection and
+ *  classification as the module timed them) for a photo (`name`: the group photo or the
+ *  portrait) scaled to `width` px in a fresh pool: the first run, and medians once the
  *  browser has optimised the module. */
 async function photoTimings(browser, origin, name, width) {
   const context = await browser.newContext();
@@ -238,25 +255,15 @@ async function photoTimings(browser, origin, name, width) {
       canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     }
     const { width: w, height } = canvas;
-    const ctx = canvas.getContext('2d');
-    const { data } = ctx.getImageData(0, 0, w, height);
-    const worker = new Worker('worker.js', { type: 'module' });
-    let next = 0;
-    const ask = (msg) => new Promise((resolve, reject) => {
-      const id = `bench-${next++}`;
-      worker.addEventListener('message', function onMessage({ data: reply }) {
-        if (reply.id !== id) return;
-        worker.removeEventListener('message', onMessage);
-        if (reply.ok) resolve(reply); else reject(new Error(reply.error));
-      });
-      worker.postMessage({ ...msg, id });
-    });
+    const pixels = canvas.getContext('2d').getImageData(0, 0, w, height);
+    const { GenderLens } = await import('/genderlens/index.js');
+    const lens = await GenderLens.create({ workers: 1, warmUp: false });
     const out = [];
     for (let i = 0; i < warmUp + runs; i++) {
-      const reply = await ask({ op: 'rgba', data: data.slice().buffer, width: w, height });
-      out.push({ total: reply.ms, detect: reply.result.detect_ms, classify: reply.result.classify_ms, faces: reply.result.faces.length });
+      const { timings, faces } = await lens.analyze(pixels);
+      out.push({ total: timings.totalMs, detect: timings.detectMs, classify: timings.classifyMs, faces: faces.length });
     }
-    worker.terminate();
+    lens.close();
     return out;
   }, [name, width, RUNS, WARM_UP_RUNS]);
   const first = all[0];
@@ -315,36 +322,51 @@ async function cameraFps(browser, origin) {
 const { server, origin } = await serve();
 const browser = await launch();
 try {
-  const colds = [];
+  const colds = Object.fromEntries(WORKERS.map((w) => [w, []]));
   const emptyPageMs = [];
   for (let run = 0; run < COLD_RUNS; run++) {
-    colds.push(await coldStart(browser, origin));
+    for (const workers of run % 2 ? [...WORKERS].reverse() : WORKERS) colds[workers].push(await coldStart(browser, origin, workers));
     emptyPageMs.push(await emptyPageFirstResult(browser, origin));
   }
-  const cold = {
-    files: colds[0].files,
-    firstResultMs: median(colds.map((c) => c.firstResultMs)),
-    domContentLoadedMs: median(colds.map((c) => c.domContentLoadedMs)),
-    modelReadyMs: median(colds.map((c) => c.modelReadyMs)),
-    allFirstResultsMs: colds.map((c) => Math.round(c.firstResultMs)),
-    emptyPageMs: median(emptyPageMs),
-  };
-  const afterReadyMs = await firstResultAfterReady(browser, origin);
+  const coldOf = (runs) => ({
+    files: runs[0].files,
+    firstResultMs: median(runs.map((c) => c.firstResultMs)),
+    domContentLoadedMs: median(runs.map((c) => c.domContentLoadedMs)),
+    modelReadyMs: median(runs.map((c) => c.modelReadyMs)),
+    allFirstResultsMs: runs.map((c) => Math.round(c.firstResultMs)),
+  });
+  const coldBy = Object.fromEntries(WORKERS.map((w) => [w, coldOf(colds[w])]));
+  const cold = { ...coldBy[2], emptyPageMs: median(emptyPageMs) };
+  const afterReadyBy = {};
+  for (const workers of WORKERS) afterReadyBy[workers] = await firstResultAfterReady(browser, origin, workers);
+  const afterReadyMs = afterReadyBy[2];
   const photos = [];
   for (const [name, width] of [['group', 640], ['solvay', 640], ['solvay', 1024], ['portrait', 200]]) photos.push(await photoTimings(browser, origin, name, width));
   const phone = await phonePhoto(browser, origin);
-  const many = await manyPhotos(browser, origin);
+  const manyRuns = Object.fromEntries(WORKERS.map((w) => [w, []]));
+  for (let round = 0; round < MANY_ROUNDS; round++) {
+    for (const workers of round % 2 ? [...WORKERS].reverse() : WORKERS) manyRuns[workers].push(await manyPhotos(browser, origin, workers));
+  }
+  const manyBy = Object.fromEntries(WORKERS.map((w) => [w, {
+    ...manyRuns[w][0],
+    ms: median(manyRuns[w].map((r) => r.ms)),
+    all_ms: manyRuns[w].map((r) => Math.round(r.ms)),
+    memory: { total_bytes: Math.max(...manyRuns[w].map((r) => r.memory.total_bytes)), js_heap_bytes: Math.max(...manyRuns[w].map((r) => r.memory.js_heap_bytes)), wasm_bytes: Math.max(...manyRuns[w].map((r) => r.memory.wasm_bytes)) },
+  }]));
+  const many = manyBy[2];
   const camera = await cameraFps(browser, origin);
   const total = cold.files.reduce((s, f) => s + f.bytes, 0);
   const totalGzip = cold.files.reduce((s, f) => s + f.gzip, 0);
   for (const f of cold.files) console.log(`${f.file.padEnd(28)} ${String(f.bytes).padStart(9)} B  gzip ${String(f.gzip).padStart(9)} B`);
   console.log(`${'total'.padEnd(28)} ${String(total).padStart(9)} B  gzip ${String(totalGzip).padStart(9)} B`);
-  console.log(`first result ${cold.firstResultMs.toFixed(0)} ms after navigation start (cold, median of ${COLD_RUNS} loads: ` +
-    `${cold.allFirstResultsMs.join(', ')} ms; DOMContentLoaded ${cold.domContentLoadedMs.toFixed(0)} ms, model ready ` +
-    `${cold.modelReadyMs.toFixed(0)} ms)`);
+  for (const workers of WORKERS) {
+    const c = coldBy[workers];
+    console.log(`${workers} worker${workers > 1 ? 's' : ''}: first result ${c.firstResultMs.toFixed(0)} ms after navigation start (cold, median of ${COLD_RUNS} loads: ` +
+      `${c.allFirstResultsMs.join(', ')} ms; DOMContentLoaded ${c.domContentLoadedMs.toFixed(0)} ms, model ready ` +
+      `${c.modelReadyMs.toFixed(0)} ms); first result after ready ${afterReadyBy[workers].toFixed(0)} ms from the drop (photo dropped 1 s after the page was ready)`);
+  }
   console.log(`an empty page timed the same way: ${cold.emptyPageMs.toFixed(0)} ms (median of ${COLD_RUNS}, loads alternated with ` +
     `the page's): the browser's and this harness's share of the first result`);
-  console.log(`first result after ready: ${afterReadyMs.toFixed(0)} ms from the drop (photo dropped 1 s after the page was ready)`);
   for (const p of photos) {
     console.log(`${{ solvay: 'Solvay', group: 'group of four', portrait: 'portrait' }[p.name]} ${p.width} px: ${p.faces} faces, median ${p.median_ms.toFixed(1)} ms in the worker ` +
       `(detection ${p.median_detect_ms.toFixed(1)} ms, classification ${p.median_classify_ms.toFixed(1)} ms; ${p.runs} runs ` +
@@ -353,15 +375,20 @@ try {
   const mb = (bytes) => (bytes / 2 ** 20).toFixed(0);
   console.log(`12-megapixel photo (4032×3024 JPEG, ${mb(phone.file_bytes)} MB) dropped after ready: ${phone.faces} faces listed after ` +
     `${phone.ms.toFixed(0)} ms (median of ${phone.all_ms.join(', ')} ms); the worker's wasm memory ${mb(phone.wasm_bytes)} MB`);
-  console.log(`${many.photos} photos dropped at once: all listed after ${(many.ms / 1000).toFixed(1)} s; ` +
-    `${many.long_tasks ? `${many.long_tasks} main-thread tasks over 50 ms, the longest ${many.longest_task_ms.toFixed(0)} ms` : 'no main-thread task over 50 ms'}; ` +
-    `memory at the end ${mb(many.memory.total_bytes)} MB (JS heap ${mb(many.memory.js_heap_bytes)} MB, wasm ${mb(many.memory.wasm_bytes)} MB)`);
+  for (const workers of WORKERS) {
+    const m = manyBy[workers];
+    console.log(`${m.photos} photos dropped at once, ${workers} worker${workers > 1 ? 's' : ''}: all listed after ${(m.ms / 1000).toFixed(1)} s (${m.all_ms.join(', ')} ms); ` +
+      `${m.long_tasks ? `${m.long_tasks} main-thread tasks over 50 ms, the longest ${m.longest_task_ms.toFixed(0)} ms` : 'no main-thread task over 50 ms'}; ` +
+      `memory at the end ${mb(m.memory.total_bytes)} MB (JS heap ${mb(m.memory.js_heap_bytes)} MB, wasm ${mb(m.memory.wasm_bytes)} MB)`);
+  }
+  console.log(`2 workers against 1: 300 photos ${(manyBy[2].ms / manyBy[1].ms).toFixed(2)}×, memory ${(manyBy[2].memory.total_bytes / manyBy[1].memory.total_bytes).toFixed(2)}×, ` +
+    `cold first result ${(coldBy[2].firstResultMs - coldBy[1].firstResultMs).toFixed(0)} ms later`);
   console.log(`camera ${camera.width}×${camera.height} (one face): ${camera.fps} FPS, detection ${camera.detect_ms} ms per frame (medians of 5 readings)`);
   if (camera.soak) {
     console.log(`camera for ${camera.soak.seconds} s: memory ${mb(camera.soak.after_first_minute.total_bytes)} MB after the first minute, ` +
       `${mb(camera.soak.end.total_bytes)} MB at the end (${(100 * camera.soak.growth).toFixed(1)} %)`);
   }
-  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, cold_first_results_ms: cold.allFirstResultsMs, empty_page_first_result_ms: cold.emptyPageMs, first_result_after_ready_ms: afterReadyMs, model_ready_ms: cold.modelReadyMs, photos, phone, many, camera, files: cold.files }));
+  console.log(JSON.stringify({ total_bytes: total, total_gzip_bytes: totalGzip, first_result_ms: cold.firstResultMs, cold_first_results_ms: cold.allFirstResultsMs, empty_page_first_result_ms: cold.emptyPageMs, first_result_after_ready_ms: afterReadyMs, model_ready_ms: cold.modelReadyMs, by_workers: Object.fromEntries(WORKERS.map((w) => [w, { cold: { ...coldBy[w], files: undefined }, first_result_after_ready_ms: afterReadyBy[w], many: manyBy[w] }])), photos, phone, many, camera, files: cold.files }));
 } finally {
   await browser.close();
   server.close();

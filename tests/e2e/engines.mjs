@@ -31,13 +31,26 @@ export function missing(engine) {
   return null;
 }
 
+/** Resolves once `check()` gives a truthy value (errors count as false: a page still
+ *  loading), or fails after `ms`. */
+async function poll(check, what, ms) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function playwrightPage(name, browser) {
   return browser.newContext().then((context) => context.newPage()).then((page) => ({
     name,
     page,
     goto: (url) => page.goto(url),
     evaluate: (js) => page.evaluate(js),
-    waitFor: (js, ms) => page.waitForFunction(js, null, { timeout: ms, polling: 100 }),
+    // Polled with evaluate: waitForFunction evaluates its string with eval(), which the
+    // page's Content-Security-Policy refuses.
+    waitFor: (js, ms) => poll(() => page.evaluate(js), js, ms),
     close: () => browser.close(),
   }));
 }
@@ -91,14 +104,7 @@ async function webkit() {
     name: 'webkit',
     goto: (url) => driver.get(url),
     evaluate,
-    async waitFor(js, ms) {
-      const end = Date.now() + ms;
-      for (;;) {
-        if (await evaluate(js).catch(() => false)) return;
-        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${js}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    },
+    waitFor: (js, ms) => poll(() => evaluate(js), js, ms),
     async close() {
       await driver.quit().catch(() => {});
       stopDriver();

@@ -476,3 +476,13 @@ GenderLens.inspectImage = function (bytes) {
   await page.locator('#results > article:not(.error-card) .faces li').first().waitFor({ timeout: 60_000 });
   await context.close();
 });
+
+test('the offline copy holds every file of the package the page imports', () => {
+  const sw = fs.readFileSync(path.join(www, 'sw.js'), 'utf8');
+  const shell = [...sw.slice(sw.indexOf('const SHELL'), sw.indexOf('];')).matchAll(/'\.\/([^']*)'/g)].map((m) => m[1]);
+  const { files } = JSON.parse(fs.readFileSync(path.join(www, 'genderlens/package.json'), 'utf8'));
+  const wanted = files.filter((f) => /\.(js|wasm|jpg)$/.test(f)).map((f) => `genderlens/${f}`);
+  assert.deepEqual(wanted.filter((f) => !shell.includes(f)), [], 'package files missing from sw.js SHELL');
+  const pageFiles = fs.readdirSync(www).filter((f) => /\.(js|css|html)$/.test(f) && f !== 'sw.js');
+  assert.deepEqual(pageFiles.filter((f) => !shell.includes(f)), [], 'page files missing from sw.js SHELL');
+});
