@@ -80,6 +80,18 @@ fn error_kinds_name_the_problem() {
             decode(bomb)
         );
     }
+    // The codes the JS package hands on (GenderLensError.code).
+    let codes = [
+        "empty.jpg",
+        "random-bytes.jpg",
+        "truncated.png",
+        "bomb-30000x30000.jpg",
+    ]
+    .map(|name| decode(name).code());
+    assert_eq!(
+        codes,
+        ["not-an-image", "not-an-image", "truncated", "too-large"]
+    );
 }
 
 /// The upright face scene as a plain PNG: where the face must be found in every variant.

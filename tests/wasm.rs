@@ -90,10 +90,13 @@ fn every_corpus_file_is_inspected_and_refused_or_analysed_and_the_module_stays_u
         // corpus is refused by its header alone.
         match (file.expect, GenderLens::inspect_image(&file.bytes)) {
             (Expect::Error, Err(e)) => {
-                let message = JsValue::from(e)
-                    .dyn_into::<js_sys::Error>()
-                    .unwrap()
-                    .message();
+                // A code a program can act on (the npm package's GenderLensError.code).
+                let code = get(&e, "code").as_string().unwrap_or_default();
+                assert!(
+                    matches!(code.as_str(), "not-an-image" | "truncated" | "too-large"),
+                    "{name}: code {code:?}"
+                );
+                let message = e.dyn_into::<js_sys::Error>().unwrap().message();
                 assert!(message.length() > 10, "{name}: unclear error {message}");
             }
             (Expect::NoFace, Ok(_)) => assert_eq!(
@@ -126,7 +129,11 @@ fn every_corpus_file_is_inspected_and_refused_or_analysed_and_the_module_stays_u
             (expect, Err(_)) => panic!("{name}: expected {expect:?}, got an error"),
         }
     }
-    assert!(lens.analyze_rgba(&[0, 0, 0], 10, 10, None).is_err());
+    let bad_buffer = lens.analyze_rgba(&[0, 0, 0], 10, 10, None).unwrap_err();
+    assert_eq!(
+        get(&bad_buffer, "code").as_string().as_deref(),
+        Some("unsupported-source")
+    );
     assert!(GenderLens::inspect_image(b"GIF89a").is_err());
     // Still works after the errors.
     assert_eq!(faces(&analyze(&mut lens, SOLVAY_JPEG)).length(), 29);

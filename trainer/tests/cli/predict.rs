@@ -149,32 +149,141 @@ fn a_killed_stream_resumes_to_the_output_of_an_uninterrupted_run() {
         "every image, the text file skipped"
     );
 
+    killed_and_resumed(&args(&part), &part, 3 * 700);
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), expected);
+}
+
+/// Runs `predict` with `args` (writing the stream to `out`), kills it (SIGKILL) once it has
+/// written something, leaves half a line as a kill inside a write would, and resumes it.
+/// The run must have been killed before its `total` images were written.
+fn killed_and_resumed(args: &[String], out: &Path, total: usize) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_genderlens"))
-        .args(args(&part))
+        .args(args)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+    while std::fs::metadata(out).map_or(0, |m| m.len()) == 0 {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    child.kill().unwrap(); // SIGKILL
+    child.kill().unwrap();
     child.wait().unwrap();
-    let written = std::fs::read_to_string(&part).unwrap().lines().count();
+    let written = std::fs::read_to_string(out).unwrap().lines().count();
     assert!(
-        written < 3 * 700,
+        written < total,
         "the run ended before it was killed ({written} lines)"
     );
-    // As if the kill had come in the middle of a write.
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&part)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(out).unwrap();
     file.write_all(b"{\"file\":\"half a li").unwrap();
-
     assert_success(&run_genderlens(
-        &[args(&part), vec!["--resume".into()]].concat(),
+        &[args.to_vec(), vec!["--resume".into()]].concat(),
     ));
-    assert_eq!(std::fs::read_to_string(&part).unwrap(), expected);
+}
+
+/// The lines of the JSON Lines files, sorted: what they hold whatever order it came in.
+fn sorted_lines(files: &[std::path::PathBuf]) -> Vec<String> {
+    let mut lines: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn shards_some_killed_and_resumed_merge_to_exactly_the_unsharded_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir.path().join("library");
+    photo_library(&library, 700);
+    let lib = library.to_str().unwrap();
+    let run = |out: &Path, extra: &[&str]| -> Vec<String> {
+        [
+            &["predict", lib, "--jsonl", "--out", out.to_str().unwrap()][..],
+            extra,
+        ]
+        .concat()
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    let full = dir.path().join("full.jsonl");
+    assert_success(&run_genderlens(&run(&full, &[])));
+    let expected = sorted_lines(&[full]);
+    let shards: Vec<_> = (0..4)
+        .map(|k| dir.path().join(format!("shard-{k}.jsonl")))
+        .collect();
+    for (k, out) in shards.iter().enumerate() {
+        let shard = format!("{k}/4");
+        let args = run(out, &["--shard", &shard]);
+        if k % 2 == 1 {
+            killed_and_resumed(&args, out, 3 * 700 / 4);
+        } else {
+            assert_success(&run_genderlens(&args));
+        }
+        let lines = std::fs::read_to_string(out).unwrap().lines().count();
+        assert!(
+            (400..=650).contains(&lines),
+            "shard {k}: {lines} images of 2 103"
+        );
+    }
+    assert_eq!(
+        sorted_lines(&shards),
+        expected,
+        "the shards together: every image, once"
+    );
+
+    // A list of files (as from `find`), read from standard input, split the same way.
+    let list: String = expected
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["file"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+                + "\n"
+        })
+        .collect();
+    let listed: Vec<_> = (0..2)
+        .map(|k| dir.path().join(format!("listed-{k}.jsonl")))
+        .collect();
+    for (k, out) in listed.iter().enumerate() {
+        let shard = format!("{k}/2");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_genderlens"))
+            .args([
+                "predict",
+                "--files-from",
+                "-",
+                "--shard",
+                &shard,
+                "--jsonl",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(list.as_bytes())
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "--files-from - --shard {shard}"
+        );
+    }
+    assert_eq!(
+        sorted_lines(&listed),
+        expected,
+        "the listed files' shards: every image, once"
+    );
 }
 
 #[test]

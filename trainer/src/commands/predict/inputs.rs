@@ -1,24 +1,74 @@
-//! The images `predict` reads: files named on the command line, and every image below the
-//! folders named there, recognised by content rather than by extension, in a stable order.
+//! The images `predict` reads: files named on the command line or listed in a file
+//! (`--files-from`), and every image below the folders named there, recognised by content
+//! rather than by extension, in a stable order.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
+
+/// One file to analyse, and the name `--shard` decides by: its path relative to the folder it
+/// was found below (machines that mount a library at different places agree on it), or the
+/// path as it was given.
+pub struct Input {
+    pub path: PathBuf,
+    pub key: String,
+}
 
 /// Every file to analyse under `paths`, lazily. A file named there is analysed whatever it
 /// holds (a wrong one gets an error); folders are walked recursively in file-name order, and
 /// of their files only those that start like an image are taken, checked as they come, so
 /// memory does not grow with the folder. What cannot be read is reported on stderr and skipped.
-pub fn inputs(paths: &[PathBuf]) -> impl Iterator<Item = PathBuf> + '_ {
+pub fn inputs(paths: impl IntoIterator<Item = PathBuf>) -> impl Iterator<Item = Input> {
     paths
-        .iter()
-        .flat_map(|path| -> Box<dyn Iterator<Item = PathBuf>> {
+        .into_iter()
+        .flat_map(|path| -> Box<dyn Iterator<Item = Input>> {
             if path.is_dir() {
-                Box::new(files_below(path).filter(|p| looks_like_an_image(p)))
+                let root = path.clone();
+                Box::new(
+                    files_below(&path)
+                        .filter(|p| looks_like_an_image(p))
+                        .map(move |p| Input {
+                            key: key_below(&root, &p),
+                            path: p,
+                        }),
+                )
             } else {
-                Box::new(std::iter::once(path.clone()))
+                Box::new(std::iter::once(Input {
+                    key: slashed(&path),
+                    path,
+                }))
             }
         })
+}
+
+/// The paths listed in `reader`, one a line (a file or a folder, as on the command line),
+/// read as they are needed; blank lines are skipped, a line that is not text is reported.
+pub fn listed(reader: impl BufRead) -> impl Iterator<Item = PathBuf> {
+    reader
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| match line {
+            Ok(line) => {
+                let line = line.strip_suffix('\r').unwrap_or(&line);
+                (!line.trim().is_empty()).then(|| PathBuf::from(line))
+            }
+            Err(error) => {
+                eprintln!("skipping line {} of the file list: {error}", i + 1);
+                None
+            }
+        })
+}
+
+fn key_below(root: &Path, path: &Path) -> String {
+    slashed(path.strip_prefix(root).unwrap_or(path))
+}
+
+/// A path with `/` between its parts, the same on every system.
+fn slashed(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// How many files `inputs` will consider at most: files named, plus every file below the
@@ -81,11 +131,29 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"more text").unwrap();
         let named = dir.path().join("notes.txt");
         let paths = [dir.path().to_path_buf(), named.clone()];
-        let found: Vec<PathBuf> = inputs(&paths).collect();
+        let found: Vec<Input> = inputs(paths.clone()).collect();
         assert_eq!(
-            found,
-            [nested.join("photo.dat"), dir.path().join("z.jpg"), named]
+            found.iter().map(|i| i.path.clone()).collect::<Vec<_>>(),
+            [
+                nested.join("photo.dat"),
+                dir.path().join("z.jpg"),
+                named.clone()
+            ]
         );
+        // Keys below a folder are relative to it; a named file keeps its path.
+        assert_eq!(found[0].key, "b/c/photo.dat");
+        assert_eq!(found[1].key, "z.jpg");
+        assert_eq!(found[2].key, slashed(&named));
         assert_eq!(count_candidates(&paths), 5);
+    }
+
+    #[test]
+    fn a_file_list_gives_one_path_a_line() {
+        let list = "a.jpg\r\n\n  \nphotos/b c.png\n";
+        let paths: Vec<PathBuf> = listed(list.as_bytes()).collect();
+        assert_eq!(
+            paths,
+            [PathBuf::from("a.jpg"), PathBuf::from("photos/b c.png")]
+        );
     }
 }

@@ -6,17 +6,19 @@
 
 mod inputs;
 mod output;
+mod shard;
 
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
 use genderlens::{Face, Pipeline};
 use indicatif::{ProgressBar, ProgressStyle};
-use inputs::{count_candidates, inputs};
+use inputs::{count_candidates, inputs, listed};
 use output::{append, header, render, resume, Format, ImageResult};
 use rayon::prelude::*;
+use shard::Shard;
 use std::cell::RefCell;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Images analysed between two writes: large enough to keep every core busy, small enough
@@ -27,8 +29,17 @@ const BATCH: usize = 64;
 pub struct PredictArgs {
     /// Image files (JPEG, PNG, GIF, WebP, BMP) or folders, searched recursively for images
     /// (recognised by their content, whatever their names).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "files_from")]
     pub paths: Vec<PathBuf>,
+    /// Also the files or folders listed in FILE, one a line (`-`: standard input), read as
+    /// they are needed: e.g. the output of `find` or a bucket listing.
+    #[arg(long, value_name = "FILE")]
+    pub files_from: Option<PathBuf>,
+    /// Only shard K of N (0 ≤ K < N): a file's shard follows from a hash of its path relative
+    /// to the folder given (or of the path given), so N machines running K = 0 … N−1 over the
+    /// same library split it exactly, without talking to each other.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Print one JSON array (one object per image) as the last line of output: for a few
     /// files. For many, stream with --jsonl or --csv.
     #[arg(long, conflicts_with_all = ["jsonl", "csv", "out"])]
@@ -43,7 +54,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue an interrupted run: the images already in --out are skipped, and what the
-    /// interruption left unfinished there is cut off and redone.
+    /// interruption left unfinished there is cut off and redone (no --out yet: a first run).
     #[arg(long, requires = "out")]
     pub resume: bool,
     /// Keep only the faces whose label is at least this sure (0.5–1).
@@ -102,11 +113,24 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
 
     args.model.classifier()?; // fail early, once, on bad weights
-    let bar = progress_bar(count_candidates(&args.paths).saturating_sub(done.len()));
+                              // A list is read once, as it goes: its length is not known before.
+    let estimate = args.files_from.is_none().then(|| {
+        let shards = args.shard.map_or(1, |s| s.count()) as usize;
+        (count_candidates(&args.paths) / shards).saturating_sub(done.len())
+    });
+    let bar = progress_bar(estimate);
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut collected = vec![];
-    let mut todo = inputs(&args.paths).filter(|path| !done.contains(&path.display().to_string()));
+    let mut todo = inputs(
+        args.paths
+            .iter()
+            .cloned()
+            .chain(list_of(args.files_from.as_deref())?),
+    )
+    .filter(|input| args.shard.is_none_or(|s| s.holds(&input.key)))
+    .map(|input| input.path)
+    .filter(|path| !done.contains(&path.display().to_string()));
     loop {
         let batch: Vec<PathBuf> = todo.by_ref().take(BATCH).collect();
         if batch.is_empty() {
@@ -160,10 +184,24 @@ fn peak_memory_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn open_out(path: &std::path::Path, resume: bool) -> Result<std::fs::File> {
+/// The paths of `--files-from`, if given.
+fn list_of(file: Option<&Path>) -> Result<Box<dyn Iterator<Item = PathBuf>>> {
+    Ok(match file {
+        None => Box::new(std::iter::empty()),
+        Some(path) if path == Path::new("-") => Box::new(listed(std::io::stdin().lock())),
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("opening the file list {}", path.display()))?;
+            Box::new(listed(std::io::BufReader::new(file)))
+        }
+    })
+}
+
+fn open_out(path: &Path, resume: bool) -> Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     if resume {
-        options.append(true);
+        // A first try resumes nothing: a scheduler's retried task runs the same command.
+        options.append(true).create(true);
     } else {
         options.write(true).create(true).truncate(true);
     }
@@ -228,13 +266,17 @@ fn kept(faces: Vec<Face>, args: &PredictArgs) -> Vec<Face> {
         .collect()
 }
 
-fn progress_bar(estimate: usize) -> ProgressBar {
+fn progress_bar(estimate: Option<usize>) -> ProgressBar {
+    let template = match estimate {
+        Some(_) => "{pos}/~{len} images [{bar:30}] {per_sec} ETA {eta} {msg}",
+        None => "{pos} images {per_sec} {msg}",
+    };
     ProgressBar::with_draw_target(
-        Some(estimate as u64),
+        estimate.map(|n| n as u64),
         indicatif::ProgressDrawTarget::stderr(),
     )
     .with_style(
-        ProgressStyle::with_template("{pos}/~{len} images [{bar:30}] {per_sec} ETA {eta} {msg}")
+        ProgressStyle::with_template(template)
             .expect("template")
             .progress_chars("=> "),
     )
