@@ -16,20 +16,31 @@ pub(crate) fn depthwise3x3(
     (h, w): (usize, usize),
     relu: bool,
 ) {
+    depthwise3x3_planes(x, weight, bias, (h, w, 1), relu);
+}
+
+/// [`depthwise3x3`] where each kernel serves `planes` consecutive planes: channel `c` of a
+/// batch in channel-major layout (channels, batch, h, w) is `planes` = batch planes.
+pub(crate) fn depthwise3x3_planes(
+    x: &mut [f32],
+    weight: &[f32],
+    bias: &[f32],
+    (h, w, planes): (usize, usize, usize),
+    relu: bool,
+) {
     let plane = h * w;
     assert!(
-        plane > 0 && x.len() == plane * bias.len() && weight.len() == 9 * bias.len(),
-        "depthwise3x3: {} values for {} channels of {h} × {w}",
+        plane > 0 && x.len() == plane * planes * bias.len() && weight.len() == 9 * bias.len(),
+        "depthwise3x3: {} values for {} channels of {planes} × {h} × {w}",
         x.len(),
         bias.len()
     );
     let zeros = vec![0f32; w];
     // The source rows above and at the row being overwritten, as they were.
     let (mut above, mut current) = (vec![0f32; w], vec![0f32; w]);
-    for (channel, (k, &b)) in x
-        .chunks_exact_mut(plane)
-        .zip(weight.chunks_exact(9).zip(bias))
-    {
+    let kernels = weight.chunks_exact(9).zip(bias);
+    let per_plane = kernels.flat_map(|kernel| std::iter::repeat_n(kernel, planes));
+    for (channel, (k, &b)) in x.chunks_exact_mut(plane).zip(per_plane) {
         for y in 0..h {
             current.copy_from_slice(&channel[y * w..][..w]);
             let (row, rest) = channel[y * w..].split_at_mut(w);

@@ -10,6 +10,8 @@ mod chunks;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod conv;
 pub(crate) mod depthwise;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dwconv;
 pub(crate) mod fused;
 pub(crate) mod gemm;
 pub(crate) mod im2col;

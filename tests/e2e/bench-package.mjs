@@ -46,6 +46,7 @@ try {
         many_failed: Math.max(...rs.map((r) => r.many.failed)),
         ...Object.fromEntries(['group', 'solvay', 'portrait'].map((p) => [p, {
           total_ms: median(rs.map((r) => r.photo[p].total_ms)),
+          all_total_ms: rs.map((r) => Math.round(10 * r.photo[p].total_ms) / 10),
           detect_ms: median(rs.map((r) => r.photo[p].detect_ms)),
           classify_ms: median(rs.map((r) => r.photo[p].classify_ms)),
         }])),
@@ -58,8 +59,9 @@ try {
     console.log(`${engine}: ${MANY} portraits through analyzeMany: 1 worker ${(one.many_ms / 1000).toFixed(2)} s (${one.all_many_ms.join(', ')} ms), ` +
       `2 workers ${(two.many_ms / 1000).toFixed(2)} s (${two.all_many_ms.join(', ')} ms): ${ratio(one.many_ms, two.many_ms)}×`);
     for (const p of ['group', 'solvay', 'portrait']) {
-      console.log(`${engine}: ${p.padEnd(8)} 1 worker ${one[p].total_ms.toFixed(1)} ms (detection ${one[p].detect_ms.toFixed(1)}, classification ` +
-        `${one[p].classify_ms.toFixed(1)}), 2 workers ${two[p].total_ms.toFixed(1)} ms: ${ratio(one[p].total_ms, two[p].total_ms)}×`);
+      console.log(`${engine}: ${p.padEnd(8)} 1 worker ${one[p].total_ms.toFixed(1)} ms (rounds ${one[p].all_total_ms.join(', ')}; detection ` +
+        `${one[p].detect_ms.toFixed(1)}, classification ${one[p].classify_ms.toFixed(1)}), 2 workers ${two[p].total_ms.toFixed(1)} ms ` +
+        `(${two[p].all_total_ms.join(', ')}): ${ratio(one[p].total_ms, two[p].total_ms)}×`);
     }
   }
   console.log(JSON.stringify({ rounds: ROUNDS, runs: RUNS, many: MANY, engines: all }));
