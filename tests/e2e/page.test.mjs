@@ -457,9 +457,11 @@ test('a crash inside the model restarts the worker, says so, and the next file w
   // to trap on a marker byte sequence.
   await context.route('**/genderlens/wasm/genderlens.js', async (route) => {
     const original = fs.readFileSync(path.join(www, 'genderlens/wasm/genderlens.js'), 'utf8');
+    // The glue is minified: its class is reached through a self-import of its export.
     const patch = `
-const realInspectImage = GenderLens.inspectImage;
-GenderLens.inspectImage = function (bytes) {
+import { GenderLens as Bindings } from './genderlens.js';
+const realInspectImage = Bindings.inspectImage;
+Bindings.inspectImage = function (bytes) {
   if (new TextDecoder().decode(bytes.subarray(0, 5)) === 'CRASH') throw new WebAssembly.RuntimeError('unreachable');
   return realInspectImage(bytes);
 };`;
