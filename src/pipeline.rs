@@ -45,6 +45,21 @@ pub struct Analysis {
     pub classify_ms: f64,
 }
 
+/// The faces that pass a `max_faces` cut (the most confident detections first, as the
+/// pipeline orders them) and a `min_confidence` floor on the label's confidence: the
+/// command line's `--max-faces` and `--min-confidence`, the Python package's options.
+pub fn kept_faces(
+    faces: Vec<Face>,
+    max_faces: Option<usize>,
+    min_confidence: Option<f32>,
+) -> Vec<Face> {
+    faces
+        .into_iter()
+        .take(max_faces.unwrap_or(usize::MAX))
+        .filter(|face| min_confidence.is_none_or(|p| face.verdict.confidence >= p))
+        .collect()
+}
+
 pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,

@@ -146,7 +146,7 @@ fn lock(kept: &Mutex<Option<Vec<f32>>>) -> MutexGuard<'_, Option<Vec<f32>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::reference::max_diff;
+    use crate::ops::reference::{assert_same_relative_gradients, max_diff};
     use candle_core::{Device, Var};
 
     #[test]
@@ -182,18 +182,9 @@ mod tests {
             let reference = x.conv2d(&weight, 1, 1, 1, 1)?;
             let diff = max_diff(&ours, &reference);
             assert!(diff < 1e-3, "{channels}→{out}: output differs by {diff}");
-            let ours = (ours * &target)?.sum_all()?.backward()?;
-            let reference = (reference * &target)?.sum_all()?.backward()?;
-            for var in [x.as_tensor(), weight.as_tensor()] {
-                let (a, b) = (ours.get(var).unwrap(), reference.get(var).unwrap());
-                // Relative to the gradient's size: sums over thousands of products.
-                let scale = b.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
-                let diff = max_diff(a, b) / scale;
-                assert!(
-                    diff < 1e-4,
-                    "{channels}→{out}: gradient differs by {diff} (relative)"
-                );
-            }
+            let vars = [x.as_tensor(), weight.as_tensor()];
+            let what = format!("{channels}→{out}");
+            assert_same_relative_gradients(ours, reference, &target, &vars, 1e-4, &what)?;
         }
         Ok(())
     }

@@ -148,7 +148,7 @@ pub fn depthwise3x3(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::reference::max_diff;
+    use crate::ops::reference::{assert_same_relative_gradients, max_diff};
     use candle_core::{Device, Var};
 
     #[test]
@@ -173,17 +173,9 @@ mod tests {
                 diff < 1e-4,
                 "{batch}×{channels}×{h}×{w}: output differs by {diff}"
             );
-            let ours = (ours * &target)?.sum_all()?.backward()?;
-            let reference = (reference * &target)?.sum_all()?.backward()?;
-            for (name, var) in [("input", x.as_tensor()), ("weight", weight.as_tensor())] {
-                let (a, b) = (ours.get(var).unwrap(), reference.get(var).unwrap());
-                let scale = b.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
-                let diff = max_diff(a, b) / scale;
-                assert!(
-                    diff < 1e-4,
-                    "{batch}×{channels}×{h}×{w}: {name} gradient differs by {diff} (relative)"
-                );
-            }
+            let vars = [x.as_tensor(), weight.as_tensor()];
+            let what = format!("{batch}×{channels}×{h}×{w}");
+            assert_same_relative_gradients(ours, reference, &target, &vars, 1e-4, &what)?;
         }
         Ok(())
     }

@@ -132,3 +132,28 @@ pub(crate) fn assert_same_gradients(
     }
     Ok(())
 }
+
+/// Asserts that `ours` and `reference` (same-shaped outputs) give each of `vars` the same
+/// gradient of Σ output·target, within `tolerance` of the gradient's largest value: sums
+/// over thousands of products differ in their last bits. `what` names the case.
+pub(crate) fn assert_same_relative_gradients(
+    ours: Tensor,
+    reference: Tensor,
+    target: &Tensor,
+    vars: &[&Tensor],
+    tolerance: f32,
+    what: &str,
+) -> Result<()> {
+    let ours = (ours * target)?.sum_all()?.backward()?;
+    let reference = (reference * target)?.sum_all()?.backward()?;
+    for (i, var) in vars.iter().enumerate() {
+        let (a, b) = (ours.get(var).unwrap(), reference.get(var).unwrap());
+        let scale = b.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
+        let diff = max_diff(a, b) / scale;
+        assert!(
+            diff < tolerance,
+            "{what}: gradient {i} differs by {diff} (relative)"
+        );
+    }
+    Ok(())
+}

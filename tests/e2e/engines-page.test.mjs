@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { root, startServer, www } from './harness.mjs';
-import { ENGINES, missing, open } from './engines.mjs';
+import { ENGINES, inEngine } from './engines.mjs';
 import { COLORS } from '../../www/marks.js';
 
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -73,14 +73,7 @@ async function audit(browser, state) {
 
 for (const engine of ENGINES) {
   test(`the page in ${engine}: photos boxed and listed, a bad file, a batch, no accessibility violation`, async (t) => {
-    const why = missing(engine);
-    if (why) {
-      assert.notEqual(process.env.CI, 'true', `${engine}: ${why}`);
-      t.skip(why);
-      return;
-    }
-    const browser = await open(engine);
-    try {
+    await inEngine(engine, t, async (browser) => {
       await browser.goto(`${origin}/`);
       await browser.waitFor('document.querySelector("#status").textContent.startsWith("Ready")', 60_000);
       await audit(browser, 'empty');
@@ -112,8 +105,6 @@ for (const engine of ENGINES) {
       assert.match(await browser.evaluate('document.querySelector("#status").textContent'), /^Processed 24 of 24/);
       await audit(browser, 'after a batch');
       t.diagnostic(`${engine}: the camera is not tested here (no fake capture device outside Chromium)`);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 }

@@ -23,6 +23,23 @@ function miniBrowser() {
   return null;
 }
 
+/** `f(browser)` on a fresh page of `engine`, closed after; an engine that is not installed
+ *  fails the test `t` with CI=true and skips it (saying why) otherwise. */
+export async function inEngine(engine, t, f) {
+  const why = missing(engine);
+  if (why) {
+    if (process.env.CI === 'true') throw new Error(`${engine}: ${why}`);
+    t.skip(why);
+    return;
+  }
+  const browser = await open(engine);
+  try {
+    await f(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
 /** Why `engine` cannot run here, or null when it can. */
 export function missing(engine) {
   if (engine === 'chromium') return fs.existsSync('/usr/bin/chromium') ? null : '/usr/bin/chromium is not installed';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { root, startServer } from './harness.mjs';
-import { ENGINES, missing, open } from './engines.mjs';
+import { ENGINES, inEngine } from './engines.mjs';
 
 const built = path.join(root, 'target/npm/genderlens');
 let server;
@@ -23,14 +23,7 @@ after(() => server?.close());
 
 for (const engine of ENGINES) {
   test(`the package in ${engine}`, async (t) => {
-    const why = missing(engine);
-    if (why) {
-      assert.notEqual(process.env.CI, 'true', `${engine}: ${why}`);
-      t.skip(why);
-      return;
-    }
-    const browser = await open(engine);
-    try {
+    await inEngine(engine, t, async (browser) => {
       await browser.goto(`${origin}/index.html`);
       await browser.waitFor('window.suiteDone === true', 300_000);
       const error = await browser.evaluate('window.suiteError ?? null');
@@ -40,8 +33,6 @@ for (const engine of ENGINES) {
       const failed = results.filter((r) => !r.ok);
       assert.deepEqual(failed.map((r) => `${r.name}: ${r.detail}`), [], `${failed.length} of ${results.length} cases failed in ${engine}`);
       assert.ok(results.length >= 15, `only ${results.length} cases ran`);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 }

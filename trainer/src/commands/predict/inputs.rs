@@ -14,29 +14,37 @@ pub struct Input {
     pub key: String,
 }
 
-/// Every file to analyse under `paths`, lazily. A file named there is analysed whatever it
-/// holds (a wrong one gets an error); folders are walked recursively in file-name order, and
-/// of their files only those that start like an image are taken, checked as they come, so
-/// memory does not grow with the folder. What cannot be read is reported on stderr and skipped.
-pub fn inputs(paths: impl IntoIterator<Item = PathBuf>) -> impl Iterator<Item = Input> {
+/// Every file to analyse under `paths` whose key `wanted` accepts (`--shard`), lazily. A
+/// file named there is analysed whatever it holds (a wrong one gets an error); folders are
+/// walked recursively in file-name order, and of their files only those that start like an
+/// image are taken, checked as they come (after `wanted`: a shard opens only its own files),
+/// so memory does not grow with the folder. What cannot be read is reported on stderr and
+/// skipped.
+pub fn inputs<'a>(
+    paths: impl IntoIterator<Item = PathBuf> + 'a,
+    wanted: &'a (dyn Fn(&str) -> bool + 'a),
+) -> impl Iterator<Item = Input> + 'a {
     paths
         .into_iter()
-        .flat_map(|path| -> Box<dyn Iterator<Item = Input>> {
+        .flat_map(move |path| -> Box<dyn Iterator<Item = Input> + 'a> {
             if path.is_dir() {
                 let root = path.clone();
                 Box::new(
                     files_below(&path)
-                        .filter(|p| looks_like_an_image(p))
                         .map(move |p| Input {
                             key: key_below(&root, &p),
                             path: p,
+                        })
+                        .filter(move |input| {
+                            wanted(&input.key) && looks_like_an_image(&input.path)
                         }),
                 )
             } else {
-                Box::new(std::iter::once(Input {
+                let input = Input {
                     key: slashed(&path),
                     path,
-                }))
+                };
+                Box::new(wanted(&input.key).then_some(input).into_iter())
             }
         })
 }
@@ -131,7 +139,7 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), b"more text").unwrap();
         let named = dir.path().join("notes.txt");
         let paths = [dir.path().to_path_buf(), named.clone()];
-        let found: Vec<Input> = inputs(paths.clone()).collect();
+        let found: Vec<Input> = inputs(paths.clone(), &|_| true).collect();
         assert_eq!(
             found.iter().map(|i| i.path.clone()).collect::<Vec<_>>(),
             [
@@ -145,6 +153,9 @@ mod tests {
         assert_eq!(found[1].key, "z.jpg");
         assert_eq!(found[2].key, slashed(&named));
         assert_eq!(count_candidates(&paths), 5);
+        // What a shard does not want is never opened; a named file is left out too.
+        let only_z: Vec<Input> = inputs(paths.clone(), &|key| key == "z.jpg").collect();
+        assert_eq!(only_z.len(), 1);
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod shard;
 
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
-use genderlens::{Face, Pipeline};
+use genderlens::pipeline::kept_faces;
+use genderlens::Pipeline;
 use indicatif::{ProgressBar, ProgressStyle};
 use inputs::{count_candidates, inputs, listed};
 use output::{append, header, render, resume, Format, ImageResult};
@@ -113,7 +114,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
 
     args.model.classifier()?; // fail early, once, on bad weights
-                              // A list is read once, as it goes: its length is not known before.
+
+    // A list is read once, as it goes: its length is not known before.
     let estimate = args.files_from.is_none().then(|| {
         let shards = args.shard.map_or(1, |s| s.count()) as usize;
         (count_candidates(&args.paths) / shards).saturating_sub(done.len())
@@ -122,15 +124,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut collected = vec![];
-    let mut todo = inputs(
-        args.paths
-            .iter()
-            .cloned()
-            .chain(list_of(args.files_from.as_deref())?),
-    )
-    .filter(|input| args.shard.is_none_or(|s| s.holds(&input.key)))
-    .map(|input| input.path)
-    .filter(|path| !done.contains(&path.display().to_string()));
+    let wanted = |key: &str| args.shard.is_none_or(|s| s.holds(key));
+    let listed = list_of(args.files_from.as_deref())?;
+    let mut todo = inputs(args.paths.iter().cloned().chain(listed), &wanted)
+        .map(|input| input.path)
+        .filter(|path| !done.contains(&path.display().to_string()));
     loop {
         let batch: Vec<PathBuf> = todo.by_ref().take(BATCH).collect();
         if batch.is_empty() {
@@ -240,7 +238,7 @@ fn analyse(path: &PathBuf, args: &PredictArgs) -> ImageResult {
             file,
             width: Some(analysis.width),
             height: Some(analysis.height),
-            faces: kept(analysis.faces, args),
+            faces: kept_faces(analysis.faces, args.max_faces, args.min_confidence),
             error: None,
         },
         Err(error) => ImageResult {
@@ -251,19 +249,6 @@ fn analyse(path: &PathBuf, args: &PredictArgs) -> ImageResult {
             error: Some(error),
         },
     }
-}
-
-/// The faces that pass `--max-faces` (most confident detections first, as the pipeline
-/// orders them) and `--min-confidence`.
-fn kept(faces: Vec<Face>, args: &PredictArgs) -> Vec<Face> {
-    faces
-        .into_iter()
-        .take(args.max_faces.unwrap_or(usize::MAX))
-        .filter(|face| {
-            args.min_confidence
-                .is_none_or(|p| face.verdict.confidence >= p)
-        })
-        .collect()
 }
 
 fn progress_bar(estimate: Option<usize>) -> ProgressBar {
