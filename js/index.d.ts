@@ -62,6 +62,9 @@ export interface Timings {
   classifyMs: number;
   /** From the call to its result, waiting for a worker included. */
   totalMs: number;
+  /** Workers that analysed this photo: 2 when it came alone to a pool with two free and was
+   *  large enough to gain (detection in halves, the faces' classification shared). */
+  workers: number;
 }
 
 export interface Analysis {

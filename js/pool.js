@@ -1,9 +1,11 @@
 // Workers that share one compiled module and take one job each at a time. The first worker
 // starts at once and stays; more start while jobs wait for a free one, up to `size`, and go
-// again after `idleTimeout` ms without work. A worker that dies (an uncaught error, a trap
+// again after `idleTimeout` ms without work. A photo alone in the pool with two workers free
+// is split between them (split.js). A worker that dies (an uncaught error, a trap
 // in the module) is replaced; the job it held fails with code 'crashed' and no other job is
 // lost or run twice.
 import { GenderLensError, abortedError, closedError, fromWire } from './errors.js';
+import { analyzeSplit, splittable } from './split.js';
 
 /** Tries to start a worker that fails before it is ready, before giving up. */
 const START_TRIES = 3;
@@ -53,6 +55,7 @@ export class WorkerPool {
       job.settle = (ok, value) => {
         if (job.settled) return;
         job.settled = true;
+        if (!ok) job.error = value;
         signal?.removeEventListener('abort', job.onAbort);
         (ok ? resolve : reject)(value);
       };
@@ -163,15 +166,57 @@ export class WorkerPool {
   }
 
   #dispatch() {
+    const free = this.#slots.filter((s) => s.isReady && !s.job && !s.split);
+    if (this.#queue.length === 1 && free.length >= 2 && splittable(this.#queue[0].message)) {
+      this.#split(this.#queue.shift(), free[0], free[1]);
+    }
     for (const slot of this.#slots) {
       if (!this.#queue.length) break;
-      if (!slot.isReady || slot.job) continue;
+      if (!slot.isReady || slot.job || slot.split) continue;
       this.#give(slot, this.#queue.shift());
     }
     // Jobs still waiting and every worker busy or starting: one more, if allowed.
     const starting = this.#slots.filter((s) => !s.isReady).length;
     if (this.#queue.length > starting && this.#slots.length < this.#size) this.#startSlot();
-    for (const slot of this.#slots) if (slot.isReady && !slot.job) this.#idle(slot);
+    for (const slot of this.#slots) if (slot.isReady && !slot.job && !slot.split) this.#idle(slot);
+  }
+
+  /** `job` on two workers, `a` and `b`, held for it through the stages of split.js; a stage
+   *  that fails (a worker that dies: code 'crashed') fails the job. */
+  async #split(job, a, b) {
+    const key = job.id;
+    for (const slot of [a, b]) {
+      clearTimeout(slot.idleTimer);
+      slot.idleTimer = 0;
+      slot.split = key;
+    }
+    const ask = (which, message, transfer = []) => {
+      if (job.settled) return Promise.reject(job.error ?? closedError()); // aborted meanwhile
+      const slot = which === 0 ? a : b;
+      if (!this.#slots.includes(slot)) return Promise.reject(new GenderLensError('crashed', 'a worker of this photo stopped'));
+      return new Promise((resolve, reject) => {
+        const stage = { id: this.#nextId++, settled: false };
+        stage.settle = (ok, value) => {
+          if (stage.settled) return;
+          stage.settled = true;
+          (ok ? resolve : reject)(value);
+        };
+        slot.job = stage;
+        slot.worker.postMessage({ type: 'job', id: stage.id, ...message }, transfer);
+      });
+    };
+    try {
+      job.settle(true, await analyzeSplit(ask, job, key));
+    } catch (e) {
+      job.settle(false, e);
+      // Each worker still alive forgets the photo's pixels (a reply nobody waits for).
+      for (const slot of [a, b]) {
+        if (this.#slots.includes(slot)) slot.worker.postMessage({ type: 'job', id: 0, op: 'release', key });
+      }
+    } finally {
+      for (const slot of [a, b]) if (slot.split === key) slot.split = 0;
+      if (!this.#closed) this.#dispatch();
+    }
   }
 
   #give(slot, job) {

@@ -29,5 +29,5 @@ export function analysisOf(analysis, analysed, width, height, { minConfidence = 
     .filter((f) => f.confidence >= minConfidence)
     .slice(0, maxFaces)
     .map((f) => faceOf(f, sx, sy));
-  return { width, height, faces, timings: { detectMs: analysis.detect_ms, classifyMs: analysis.classify_ms } };
+  return { width, height, faces, timings: { detectMs: analysis.detect_ms, classifyMs: analysis.classify_ms, workers: 1 } };
 }

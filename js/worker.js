@@ -94,9 +94,53 @@ async function classifyFace(source) {
   return faceOf(lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height), width / pixels.width, height / pixels.height);
 }
 
-async function run({ op, source, options }) {
+/** Photos split between this worker and another (split.js), by key: their pixels until
+ *  this worker's part is done. */
+const held = new Map();
+/** A split photo whose longer side is below this is analysed whole: its halves would
+ *  overlap by most of it. */
+const SPLIT_SIDE = 768;
+
+/** Decodes a photo to split: its pixels are kept, a copy goes to the other worker. Too
+ *  small to gain, it is analysed whole at once (`{ result }`). */
+async function prepare({ key, source, options }) {
+  const t0 = performance.now();
+  const { pixels, width, height, picture } = await pixelsOf(source, Bindings.workingSide(), Bindings.inspectImage, options.picture);
+  if (Math.max(pixels.width, pixels.height) < SPLIT_SIDE) {
+    const t1 = performance.now();
+    const result = analysisOf(lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height, false), pixels, width, height, options);
+    result.timings.decodeMs = t1 - t0;
+    if (picture) result.picture = picture;
+    return { result, transfer: picture ? [picture] : [] };
+  }
+  held.set(key, pixels);
+  const copy = { data: new Uint8ClampedArray(pixels.data), width: pixels.width, height: pixels.height };
+  const reply = { copy, width, height, options, decodeMs: performance.now() - t0, picture };
+  return { ...reply, transfer: [copy.data.buffer, ...(picture ? [picture] : [])] };
+}
+
+function detectPart({ key, pixels, part, parts }) {
+  if (pixels) held.set(key, pixels);
+  const own = held.get(key);
+  const t0 = performance.now();
+  const found = lens.detectPartRgba(new Uint8Array(own.data.buffer), own.width, own.height, part, parts);
+  return { found, ms: performance.now() - t0 };
+}
+
+function classifyPart({ key, found, part, parts }) {
+  const own = held.get(key);
+  held.delete(key);
+  return lens.classifyPartRgba(new Uint8Array(own.data.buffer), own.width, own.height, found, part, parts);
+}
+
+async function run(message) {
+  const { op, source, options } = message;
   if (op === 'analyze') return analyze(source, options);
   if (op === 'classify-face') return classifyFace(source);
+  if (op === 'prepare') return prepare(message);
+  if (op === 'detect-part') return detectPart(message);
+  if (op === 'classify-part') return classifyPart(message);
+  if (op === 'release') return { released: held.delete(message.key) };
   throw new Error(`unknown job ${op}`);
 }
 
@@ -109,8 +153,8 @@ addEventListener('message', async ({ data }) => {
   jobs += 1;
   await started;
   try {
-    const result = await run(data);
-    postMessage({ type: 'result', id: data.id, ok: true, result }, result.picture ? [result.picture] : []);
+    const { transfer, ...result } = await run(data);
+    postMessage({ type: 'result', id: data.id, ok: true, result }, transfer ?? (result.picture ? [result.picture] : []));
   } catch (e) {
     // A wasm trap (RuntimeError, e.g. a Rust panic) leaves the module unusable: the pool
     // replaces this worker.

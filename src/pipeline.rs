@@ -110,8 +110,53 @@ impl Pipeline {
         let start = Instant::now();
         let (boxes, crops) = self.find_faces(image);
         let detected = Instant::now();
-        let probabilities = self.classifier.p_male(&crops)?;
-        let faces = boxes
+        let faces = self.classified(&boxes, &crops)?;
+        Ok(Analysis {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            detect_ms: (detected - start).as_secs_f64() * 1e3,
+            classify_ms: detected.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Part `part` of `parts` of the search for faces in `image`, at most the working side
+    /// ([`FaceDetector::detect_part`]): for a photo analysed by several workers at once,
+    /// each searching a part, then each classifying a share ([`Self::classify_part`]).
+    pub fn detect_part(&self, image: &RgbImage, part: usize, parts: usize) -> Vec<FaceBox> {
+        self.detector.detect_part(image, part, parts)
+    }
+
+    /// The faces all the parts `found`, merged as [`Self::analyze`] would have them (most
+    /// confident first), and this worker's share of them classified: every `parts`-th from
+    /// `part` on, each with its place in the merged list, and the merged list's length.
+    pub fn classify_part(
+        &self,
+        image: &RgbImage,
+        found: Vec<FaceBox>,
+        part: usize,
+        parts: usize,
+    ) -> Result<(usize, Vec<(usize, Face)>)> {
+        let merged = FaceDetector::merge(found);
+        let (places, boxes): (Vec<usize>, Vec<FaceBox>) = merged
+            .iter()
+            .enumerate()
+            .skip(part)
+            .step_by(parts.max(1))
+            .map(|(i, b)| (i, *b))
+            .unzip();
+        let crops: Vec<RgbImage> = boxes
+            .iter()
+            .map(|b| crop_face(image, b, self.framing))
+            .collect();
+        let faces = self.classified(&boxes, &crops)?;
+        Ok((merged.len(), places.into_iter().zip(faces).collect()))
+    }
+
+    /// The faces of `boxes`, whose crops are `crops`, classified and calibrated.
+    fn classified(&self, boxes: &[FaceBox], crops: &[RgbImage]) -> Result<Vec<Face>> {
+        let probabilities = self.classifier.p_male(crops)?;
+        Ok(boxes
             .iter()
             .zip(probabilities)
             .map(|(b, p_male)| Face {
@@ -123,14 +168,7 @@ impl Pipeline {
                 detector_score: Some(b.score),
                 landmarks: Some(b.landmarks),
             })
-            .collect();
-        Ok(Analysis {
-            width: image.width(),
-            height: image.height(),
-            faces,
-            detect_ms: (detected - start).as_secs_f64() * 1e3,
-            classify_ms: detected.elapsed().as_secs_f64() * 1e3,
-        })
+            .collect())
     }
 
     /// The faces [`Self::analyze`] classifies: boxes in `image`'s pixels, most confident

@@ -5,8 +5,9 @@
 //! `code` (`Error::code`) that programs can act on.
 
 use crate::decode::rgb_from_rgba;
+use crate::detect::FaceBox;
 use crate::inspect::inspect_image;
-use crate::pipeline::{Pipeline, MAX_WORKING_SIDE};
+use crate::pipeline::{Face, Pipeline, MAX_WORKING_SIDE};
 use image::RgbImage;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -14,6 +15,16 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct GenderLens {
     pipeline: Pipeline,
+}
+
+/// One worker's share of a photo analysed by several ([`GenderLens::classify_part_rgba`]).
+#[derive(Serialize)]
+struct Share {
+    /// Faces in the whole photo.
+    count: usize,
+    /// (place in the photo's list, face).
+    faces: Vec<(usize, Face)>,
+    classify_ms: f64,
 }
 
 /// A JS `Error` with `message` and a `code` property.
@@ -85,6 +96,47 @@ impl GenderLens {
     ) -> Result<JsValue, JsValue> {
         self.pipeline.set_small_faces(small_faces.unwrap_or(false));
         on_pixels(rgba, width, height, |image| self.pipeline.analyze(image))
+    }
+
+    /// Part `part` of `parts` of the search for faces in RGBA pixels of at most the working
+    /// side, for a photo analysed by several workers at once: the boxes this part found.
+    #[wasm_bindgen(js_name = detectPartRgba)]
+    pub fn detect_part_rgba(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        part: usize,
+        parts: usize,
+    ) -> Result<JsValue, JsValue> {
+        on_pixels(rgba, width, height, |image| {
+            Ok(self.pipeline.detect_part(image, part, parts))
+        })
+    }
+
+    /// The boxes every part `found` (all parts' lists, in part order), merged, and this
+    /// worker's share of them classified: `{count, faces: [[place, face], …], classify_ms}`.
+    #[wasm_bindgen(js_name = classifyPartRgba)]
+    pub fn classify_part_rgba(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        found: JsValue,
+        part: usize,
+        parts: usize,
+    ) -> Result<JsValue, JsValue> {
+        let found: Vec<FaceBox> = serde_wasm_bindgen::from_value(found)
+            .map_err(|e| coded_error(&format!("not a list of face boxes: {e}"), "internal"))?;
+        on_pixels(rgba, width, height, |image| {
+            let start = web_time::Instant::now();
+            let (count, faces) = self.pipeline.classify_part(image, found, part, parts)?;
+            Ok(Share {
+                count,
+                faces,
+                classify_ms: start.elapsed().as_secs_f64() * 1e3,
+            })
+        })
     }
 
     /// Classifies whole RGBA pixels as one face.

@@ -18,6 +18,7 @@ const SHELL = [
   // The package as npm users get it (its package.json "files").
   './genderlens/index.js',
   './genderlens/pool.js',
+  './genderlens/split.js',
   './genderlens/worker.js',
   './genderlens/sources.js',
   './genderlens/decode.js',

@@ -8,14 +8,14 @@ use crate::preprocess::{fit_within, triangle_resize};
 use decode::{candidates, suppress_overlaps, NMS_IOU};
 use image::RgbImage;
 use safetensors::SafeTensors;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use yunet::{YuNet, SIDE_MULTIPLE};
 
 /// The detector's weights (`genderlens import-detector`; provenance in `models/README.md`).
 static WEIGHTS: &[u8] = include_bytes!("../../models/yunet.safetensors");
 
 /// A detected face in the coordinates of the image it was found in.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FaceBox {
     pub x: f32,
     pub y: f32,
@@ -101,24 +101,66 @@ impl FaceDetector {
     /// on a copy [`SHRINK_FOR_LARGE_FACES`] times smaller (a sixteenth of the cost).
     pub fn detect(&self, image: &RgbImage) -> Vec<FaceBox> {
         let mut faces = self.search(image);
-        let (w, h) = image.dimensions();
-        if w.min(h) as f32 > LARGEST_FACE {
-            let s = SHRINK_FOR_LARGE_FACES;
-            let small = triangle_resize(image, w.div_ceil(s), h.div_ceil(s));
-            let (sx, sy) = (
-                w as f32 / small.width() as f32,
-                h as f32 / small.height() as f32,
-            );
-            // Faces this pass finds at the full size already are found better there.
-            let large = self
-                .search(&small)
-                .into_iter()
-                .map(|f| f.scaled(sx, sy))
-                .filter(|f| f.width.max(f.height) > LARGEST_FACE / 2.0);
+        let large = self.search_large(image);
+        if !large.is_empty() {
             faces.extend(large);
             faces = suppress_overlaps(faces, NMS_IOU);
         }
         faces
+    }
+
+    /// Part `part` of `parts` of [`Self::detect`]'s work, for a photo searched by several
+    /// workers at once: the full-size pass over one band across the image's longer side,
+    /// reaching half a [`LARGEST_FACE`] beyond its share on each side so that every face
+    /// that pass finds lies whole in a band, and, in part 0, the pass for larger faces. The
+    /// parts' faces together, through [`Self::merge`], are `detect`'s but for a face near a
+    /// band's inner edge, which the network sees there with less of its surroundings.
+    pub fn detect_part(&self, image: &RgbImage, part: usize, parts: usize) -> Vec<FaceBox> {
+        let (w, h) = image.dimensions();
+        let side = w.max(h) as usize;
+        let margin = ((LARGEST_FACE / 2.0) as usize).next_multiple_of(SIDE_MULTIPLE / 2);
+        let (start, end) = (side * part / parts, side * (part + 1) / parts);
+        let (low, high) = (
+            start.saturating_sub(margin) as u32,
+            (end + margin).min(side) as u32,
+        );
+        let region = if w >= h {
+            [low, 0, high, h]
+        } else {
+            [0, low, w, high]
+        };
+        let mut faces = self.search_region(image, region, LARGEST_FACE);
+        if part == 0 {
+            faces.extend(self.search_large(image));
+        }
+        faces
+    }
+
+    /// The faces of [`Self::detect_part`]'s parts as one list, most confident first, a face
+    /// two parts found kept once.
+    pub fn merge(faces: Vec<FaceBox>) -> Vec<FaceBox> {
+        suppress_overlaps(faces, NMS_IOU)
+    }
+
+    /// The faces over [`LARGEST_FACE`] / 2 px found in a copy of `image`
+    /// [`SHRINK_FOR_LARGE_FACES`] times smaller, when it is large enough to hold one.
+    fn search_large(&self, image: &RgbImage) -> Vec<FaceBox> {
+        let (w, h) = image.dimensions();
+        if w.min(h) as f32 <= LARGEST_FACE {
+            return vec![];
+        }
+        let s = SHRINK_FOR_LARGE_FACES;
+        let small = triangle_resize(image, w.div_ceil(s), h.div_ceil(s));
+        let (sx, sy) = (
+            w as f32 / small.width() as f32,
+            h as f32 / small.height() as f32,
+        );
+        // Faces this pass finds at the full size already are found better there.
+        self.search(&small)
+            .into_iter()
+            .map(|f| f.scaled(sx, sy))
+            .filter(|f| f.width.max(f.height) > LARGEST_FACE / 2.0)
+            .collect()
     }
 
     /// One pass of the network over `image` as given: faces of about 10 to [`LARGEST_FACE`]
@@ -150,23 +192,34 @@ impl FaceDetector {
             for x in (0..w).step_by(TILE as usize) {
                 let (left, top) = (x.saturating_sub(margin), y.saturating_sub(margin));
                 let (right, bottom) = ((x + TILE + margin).min(w), (y + TILE + margin).min(h));
-                let tile = image::imageops::crop_imm(image, left, top, right - left, bottom - top);
-                // Edges inside the photo cut faces; a face within EDGE px of one may be cut.
-                let whole = |f: &FaceBox| {
-                    (left == 0 || f.x >= (left + EDGE) as f32)
-                        && (top == 0 || f.y >= (top + EDGE) as f32)
-                        && (right == w || f.x + f.width <= (right - EDGE) as f32)
-                        && (bottom == h || f.y + f.height <= (bottom - EDGE) as f32)
-                };
-                let found = self.search(&tile.to_image()).into_iter();
-                faces.extend(
-                    found
-                        .map(|f| f.shifted(left as f32, top as f32))
-                        .filter(|f| f.width.max(f.height) <= largest && whole(f)),
-                );
+                faces.extend(self.search_region(image, [left, top, right, bottom], largest));
             }
         }
         suppress_overlaps(faces, NMS_IOU)
+    }
+
+    /// The faces up to `largest` px that the network finds whole in the region
+    /// `[left, top, right, bottom]` of `image`, in `image`'s pixels: a face the region's
+    /// inner edges cut (within [`EDGE`] px of one) is left to the region beside it.
+    fn search_region(
+        &self,
+        image: &RgbImage,
+        [left, top, right, bottom]: [u32; 4],
+        largest: f32,
+    ) -> Vec<FaceBox> {
+        let (w, h) = image.dimensions();
+        let tile = image::imageops::crop_imm(image, left, top, right - left, bottom - top);
+        let whole = |f: &FaceBox| {
+            (left == 0 || f.x >= (left + EDGE) as f32)
+                && (top == 0 || f.y >= (top + EDGE) as f32)
+                && (right == w || f.x + f.width <= (right - EDGE) as f32)
+                && (bottom == h || f.y + f.height <= (bottom - EDGE) as f32)
+        };
+        self.search(&tile.to_image())
+            .into_iter()
+            .map(|f| f.shifted(left as f32, top as f32))
+            .filter(|f| f.width.max(f.height) <= largest && whole(f))
+            .collect()
     }
 }
 

@@ -163,6 +163,27 @@ await check('a larger source: the results in its own pixels (2 048 px, shrunk in
   return `${analysis.faces.length} faces`;
 });
 
+await check('a photo alone in a pool of two free workers is split between them, with the same faces', async () => {
+  // Both workers running: a few photos at once start the second.
+  for await (const entry of lens.analyzeMany([solvayFile, portraits[0], portraits[1], portraits[2]])) assert(entry.result, 'warm');
+  const split = await lens.analyze(solvayFile);
+  assert(split.timings.workers === 2, `${split.timings.workers} workers`);
+  const single = await GenderLens.create({ workers: 1, warmUp: false });
+  try {
+    const whole = await single.analyze(solvayFile);
+    assert(whole.timings.workers === 1, 'one worker');
+    assert(split.faces.length === whole.faces.length, `${split.faces.length} faces split, ${whole.faces.length} whole`);
+    sameFaces(split, whole, 3);
+    const labels = (a) => a.faces.map((f) => f.likely).sort().join();
+    assert(labels(split) === labels(whole), 'the same labels');
+    // A small photo stays with one worker.
+    assert((await lens.analyze(portraits[0])).timings.workers === 1, 'a portrait was split');
+  } finally {
+    single.close();
+  }
+  return `${split.faces.length} faces; detection ${split.timings.detectMs.toFixed(0)} ms, classification ${split.timings.classifyMs.toFixed(0)} ms on two workers`;
+});
+
 await check('errors carry a code and a readable message', async () => {
   const codes = {
     text: await codeOf(lens.analyze(new Blob(['not an image at all']))),
