@@ -342,3 +342,49 @@ fn small_faces_in_a_large_photo_are_found_once_each() {
     let alone = found(false).len();
     assert!(alone < placed.len() / 2, "{alone} found without the tiles");
 }
+
+#[test]
+fn a_photo_split_in_two_parts_gives_the_faces_of_one_analysis() {
+    let mut pipeline = Pipeline::embedded().expect("embedded model loads");
+    let image = genderlens::decode::decode_image(SOLVAY_JPEG).unwrap();
+    let whole = pipeline.analyze(&image).unwrap().faces;
+    // What two workers do (the package's split.js): each searches a part, then each
+    // classifies its share of all the faces both found.
+    let found: Vec<_> = (0..2)
+        .flat_map(|part| pipeline.detect_part(&image, part, 2))
+        .collect();
+    let mut faces = vec![None; whole.len()];
+    for part in 0..2 {
+        let (count, share) = pipeline
+            .classify_part(&image, found.clone(), part, 2)
+            .unwrap();
+        assert_eq!(count, whole.len(), "the parts found {count} faces");
+        for (place, face) in share {
+            assert!(faces[place].replace(face).is_none(), "face {place} twice");
+        }
+    }
+    // The same faces in the same order; near the parts' inner edge the network sees less
+    // around a face, so its box may move by a fraction of a pixel.
+    for (i, (split, one)) in faces.into_iter().zip(&whole).enumerate() {
+        let split = split.unwrap_or_else(|| panic!("face {i} in no share"));
+        assert_eq!(split.verdict.likely, one.verdict.likely, "face {i}");
+        let moved = split
+            .bbox
+            .iter()
+            .zip(one.bbox)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            moved < 2.0,
+            "face {i} moved {moved} px: {:?} against {:?}",
+            split.bbox,
+            one.bbox
+        );
+        assert!(
+            (split.p_male - one.p_male).abs() < 0.05,
+            "face {i}: {} against {}",
+            split.p_male,
+            one.p_male
+        );
+    }
+}
