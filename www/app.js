@@ -102,6 +102,11 @@ async function processFile(file, signal) {
     if (e.code !== 'aborted') renderError(file, e.message);
     return;
   }
+  if (signal.aborted) {
+    // Done just as the visitor cancelled: not shown, like the rest of the batch.
+    result.picture.close();
+    return;
+  }
   try {
     await renderResult(file, result.picture, cliAnalysis(result), (whole) => lens.classifyFace(whole).then(cliFace));
   } finally {
