@@ -173,5 +173,6 @@ export declare class GenderLens {
     sources: Iterable<S> | AsyncIterable<S>,
     options?: AnalyzeManyOptions,
   ): AsyncGenerator<ManyResult<S>, void, undefined>;
+  /** Stops every worker: a call under way or made after fails with code 'closed'. */
   close(): void;
 }

@@ -146,7 +146,7 @@ export class GenderLens {
     }
   }
 
-  /** Stops every worker; calls after this fail with code 'closed'. */
+  /** Stops every worker: a call under way or made after fails with code 'closed'. */
   close() {
     this.#pool.close();
   }

@@ -39,11 +39,6 @@ export class WorkerPool {
     return this.#size;
   }
 
-  /** Workers running now (started or starting). */
-  get running() {
-    return this.#slots.length;
-  }
-
   /** The job's result; `signal` aborts it (a job already in a worker finishes there, its
    *  result dropped). */
   run(message, transfer = [], signal) {
@@ -73,7 +68,10 @@ export class WorkerPool {
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    for (const slot of this.#slots) this.#stop(slot);
+    for (const slot of this.#slots) {
+      slot.job?.settle(false, closedError()); // a photo under way fails too: no call waits forever
+      this.#stop(slot);
+    }
     this.#slots = [];
     for (const job of this.#queue.splice(0)) job.settle(false, closedError());
   }

@@ -280,7 +280,10 @@ await check('analyzeMany stops with an aborted error when its signal aborts, and
 
 await check('after close() every call fails with code closed', async () => {
   const closing = await GenderLens.create({ workers: 1, warmUp: false });
+  const underWay = closing.analyze(solvayFile);
+  await new Promise((r) => setTimeout(r, 5)); // in the worker by now
   closing.close();
+  assert(await codeOf(underWay) === 'closed', 'a photo under way when closed');
   assert(await codeOf(closing.analyze(solvayFile)) === 'closed', 'analyze');
   const entries = [];
   for await (const entry of closing.analyzeMany([solvayFile])) entries.push(entry);
