@@ -18,7 +18,10 @@ export async function analyzeSplit(ask, { message, transfer }, key) {
     ask(0, { op: 'detect-part', key, part: 0, parts: 2 }),
     ask(1, { op: 'detect-part', key, part: 1, parts: 2, pixels: copy }, [copy.data.buffer]),
   ]);
-  const found = [...own.found, ...other.found];
+  // Each part's boxes as flat numbers (the module's FaceBox::to_numbers), one after the other.
+  const found = new Float32Array(own.found.length + other.found.length);
+  found.set(own.found);
+  found.set(other.found, own.found.length);
   const shares = await Promise.all([0, 1].map((part) => ask(part, { op: 'classify-part', key, found, part, parts: 2 })));
   const faces = new Array(shares[0].count);
   for (const share of shares) for (const [place, face] of share.faces) faces[place] = face;

@@ -99,7 +99,8 @@ impl GenderLens {
     }
 
     /// Part `part` of `parts` of the search for faces in RGBA pixels of at most the working
-    /// side, for a photo analysed by several workers at once: the boxes this part found.
+    /// side, for a photo analysed by several workers at once: the boxes this part found,
+    /// [`FaceBox::NUMBERS`] numbers each ([`FaceBox::to_numbers`]).
     #[wasm_bindgen(js_name = detectPartRgba)]
     pub fn detect_part_rgba(
         &self,
@@ -108,13 +109,13 @@ impl GenderLens {
         height: u32,
         part: usize,
         parts: usize,
-    ) -> Result<JsValue, JsValue> {
-        on_pixels(rgba, width, height, |image| {
-            Ok(self.pipeline.detect_part(image, part, parts))
-        })
+    ) -> Result<Vec<f32>, JsValue> {
+        let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
+        let found = self.pipeline.detect_part(&image, part, parts);
+        Ok(found.iter().flat_map(FaceBox::to_numbers).collect())
     }
 
-    /// The boxes every part `found` (all parts' lists, in part order), merged, and this
+    /// The boxes every part `found` (all parts' numbers, in part order), merged, and this
     /// worker's share of them classified: `{count, faces: [[place, face], …], classify_ms}`.
     #[wasm_bindgen(js_name = classifyPartRgba)]
     pub fn classify_part_rgba(
@@ -122,12 +123,15 @@ impl GenderLens {
         rgba: &[u8],
         width: u32,
         height: u32,
-        found: JsValue,
+        found: &[f32],
         part: usize,
         parts: usize,
     ) -> Result<JsValue, JsValue> {
-        let found: Vec<FaceBox> = serde_wasm_bindgen::from_value(found)
-            .map_err(|e| coded_error(&format!("not a list of face boxes: {e}"), "internal"))?;
+        let (boxes, rest) = found.as_chunks::<{ FaceBox::NUMBERS }>();
+        if !rest.is_empty() {
+            return Err(coded_error("not a list of face boxes", "internal"));
+        }
+        let found = boxes.iter().map(FaceBox::from_numbers).collect();
         on_pixels(rgba, width, height, |image| {
             let start = web_time::Instant::now();
             let (count, faces) = self.pipeline.classify_part(image, found, part, parts)?;

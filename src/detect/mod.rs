@@ -8,14 +8,14 @@ use crate::preprocess::{fit_within, triangle_resize};
 use decode::{candidates, suppress_overlaps, NMS_IOU};
 use image::RgbImage;
 use safetensors::SafeTensors;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use yunet::{YuNet, SIDE_MULTIPLE};
 
 /// The detector's weights (`genderlens import-detector`; provenance in `models/README.md`).
 static WEIGHTS: &[u8] = include_bytes!("../../models/yunet.safetensors");
 
 /// A detected face in the coordinates of the image it was found in.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct FaceBox {
     pub x: f32,
     pub y: f32,
@@ -257,6 +257,36 @@ fn split_row(rgb: &[u8], [b, g, r]: [&mut [f32]; 3]) {
 }
 
 impl FaceBox {
+    /// How many numbers [`Self::to_numbers`] gives a box.
+    pub const NUMBERS: usize = 15;
+
+    /// x, y, width, height, score and the landmarks' ten coordinates: a box as it crosses
+    /// between workers (a flat array is all the browser's bindings need to carry).
+    pub fn to_numbers(&self) -> [f32; Self::NUMBERS] {
+        let mut out = [0f32; Self::NUMBERS];
+        out[..5].copy_from_slice(&[self.x, self.y, self.width, self.height, self.score]);
+        for (o, v) in out[5..].iter_mut().zip(self.landmarks.as_flattened()) {
+            *o = *v;
+        }
+        out
+    }
+
+    /// [`Self::to_numbers`] read back.
+    pub fn from_numbers(n: &[f32; Self::NUMBERS]) -> Self {
+        let mut landmarks = [[0f32; 2]; 5];
+        for (point, xy) in landmarks.iter_mut().zip(n[5..].chunks_exact(2)) {
+            *point = [xy[0], xy[1]];
+        }
+        Self {
+            x: n[0],
+            y: n[1],
+            width: n[2],
+            height: n[3],
+            score: n[4],
+            landmarks,
+        }
+    }
+
     /// Intersection over union of two boxes.
     pub fn iou(&self, other: &FaceBox) -> f32 {
         let w = (self.x + self.width).min(other.x + other.width) - self.x.max(other.x);
