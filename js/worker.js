@@ -75,7 +75,11 @@ async function sixTimes(photo, width, height) {
 async function analyze(source, options) {
   const t0 = performance.now();
   const side = options.smallFaces ? SMALL_FACES_SIDE : Bindings.workingSide();
-  const { pixels, width, height, picture } = await pixelsOf(source, side, Bindings.inspectImage, options.picture);
+  return analyzed(await pixelsOf(source, side, Bindings.inspectImage, options.picture), t0, options);
+}
+
+/** The analysis of a decoded photo (`pixelsOf`'s answer), decoding begun at `t0`. */
+function analyzed({ pixels, width, height, picture }, t0, options) {
   try {
     const t1 = performance.now();
     const raw = lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height, !!options.smallFaces);
@@ -94,8 +98,8 @@ async function classifyFace(source) {
   return faceOf(lens.classifyWholeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height), width / pixels.width, height / pixels.height);
 }
 
-/** Photos split between this worker and another (split.js), by key: their pixels until
- *  this worker's part is done. */
+/** Photos split between this worker and another (split.js), by key: the first worker's
+ *  pixels from decoding to its part's search (the module keeps them from there). */
 const held = new Map();
 /** A split photo whose longer side is below this is analysed whole: its halves would
  *  overlap by most of it. */
@@ -105,13 +109,10 @@ const SPLIT_SIDE = 768;
  *  small to gain, it is analysed whole at once (`{ result }`). */
 async function prepare({ key, source, options }) {
   const t0 = performance.now();
-  const { pixels, width, height, picture } = await pixelsOf(source, Bindings.workingSide(), Bindings.inspectImage, options.picture);
+  const decoded = await pixelsOf(source, Bindings.workingSide(), Bindings.inspectImage, options.picture);
+  const { pixels, width, height, picture } = decoded;
   if (Math.max(pixels.width, pixels.height) < SPLIT_SIDE) {
-    const t1 = performance.now();
-    const result = analysisOf(lens.analyzeRgba(new Uint8Array(pixels.data.buffer), pixels.width, pixels.height, false), pixels, width, height, options);
-    result.timings.decodeMs = t1 - t0;
-    if (picture) result.picture = picture;
-    return { result, transfer: picture ? [picture] : [] };
+    return { result: analyzed(decoded, t0, options), transfer: picture ? [picture] : [] };
   }
   held.set(key, pixels);
   const copy = { data: new Uint8ClampedArray(pixels.data), width: pixels.width, height: pixels.height };
@@ -120,18 +121,14 @@ async function prepare({ key, source, options }) {
 }
 
 function detectPart({ key, pixels, part, parts }) {
-  if (pixels) held.set(key, pixels);
-  const own = held.get(key);
+  const own = pixels ?? held.get(key);
+  held.delete(key);
   const t0 = performance.now();
   const found = lens.detectPartRgba(new Uint8Array(own.data.buffer), own.width, own.height, part, parts);
   return { found, ms: performance.now() - t0 };
 }
 
-function classifyPart({ key, found, part, parts }) {
-  const own = held.get(key);
-  held.delete(key);
-  return lens.classifyPartRgba(new Uint8Array(own.data.buffer), own.width, own.height, found, part, parts);
-}
+const classifyPart = ({ found, part, parts }) => lens.classifyPart(found, part, parts);
 
 async function run(message) {
   const { op, source, options } = message;

@@ -15,9 +15,12 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct GenderLens {
     pipeline: Pipeline,
+    /// A split photo's pixels, from its part's search to its share's classification: read
+    /// from the browser's RGBA once.
+    held: Option<RgbImage>,
 }
 
-/// One worker's share of a photo analysed by several ([`GenderLens::classify_part_rgba`]).
+/// One worker's share of a photo analysed by several ([`GenderLens::classify_part`]).
 #[derive(Serialize)]
 struct Share {
     /// Faces in the whole photo.
@@ -65,6 +68,7 @@ impl GenderLens {
         console_error_panic_hook::set_once();
         Ok(GenderLens {
             pipeline: Pipeline::embedded().map_err(js_error)?,
+            held: None,
         })
     }
 
@@ -100,10 +104,11 @@ impl GenderLens {
 
     /// Part `part` of `parts` of the search for faces in RGBA pixels of at most the working
     /// side, for a photo analysed by several workers at once: the boxes this part found,
-    /// [`FaceBox::NUMBERS`] numbers each ([`FaceBox::to_numbers`]).
+    /// [`FaceBox::NUMBERS`] numbers each ([`FaceBox::to_numbers`]). The pixels are kept for
+    /// [`Self::classify_part`].
     #[wasm_bindgen(js_name = detectPartRgba)]
     pub fn detect_part_rgba(
-        &self,
+        &mut self,
         rgba: &[u8],
         width: u32,
         height: u32,
@@ -112,17 +117,16 @@ impl GenderLens {
     ) -> Result<Vec<f32>, JsValue> {
         let image = rgb_from_rgba(rgba, width, height).map_err(js_error)?;
         let found = self.pipeline.detect_part(&image, part, parts);
+        self.held = Some(image);
         Ok(found.iter().flat_map(FaceBox::to_numbers).collect())
     }
 
     /// The boxes every part `found` (all parts' numbers, in part order), merged, and this
-    /// worker's share of them classified: `{count, faces: [[place, face], …], classify_ms}`.
-    #[wasm_bindgen(js_name = classifyPartRgba)]
-    pub fn classify_part_rgba(
-        &self,
-        rgba: &[u8],
-        width: u32,
-        height: u32,
+    /// worker's share of them classified in the pixels of its last
+    /// [`Self::detect_part_rgba`]: `{count, faces: [[place, face], …], classify_ms}`.
+    #[wasm_bindgen(js_name = classifyPart)]
+    pub fn classify_part(
+        &mut self,
         found: &[f32],
         part: usize,
         parts: usize,
@@ -131,15 +135,20 @@ impl GenderLens {
         if !rest.is_empty() {
             return Err(coded_error("not a list of face boxes", "internal"));
         }
+        let image = self
+            .held
+            .take()
+            .ok_or_else(|| coded_error("no part of a photo was searched here", "internal"))?;
         let found = boxes.iter().map(FaceBox::from_numbers).collect();
-        on_pixels(rgba, width, height, |image| {
-            let start = web_time::Instant::now();
-            let (count, faces) = self.pipeline.classify_part(image, found, part, parts)?;
-            Ok(Share {
-                count,
-                faces,
-                classify_ms: start.elapsed().as_secs_f64() * 1e3,
-            })
+        let start = web_time::Instant::now();
+        let (count, faces) = self
+            .pipeline
+            .classify_part(&image, found, part, parts)
+            .map_err(js_error)?;
+        to_js(&Share {
+            count,
+            faces,
+            classify_ms: start.elapsed().as_secs_f64() * 1e3,
         })
     }
 
