@@ -174,7 +174,7 @@ impl FaceDetector {
             w.next_multiple_of(SIDE_MULTIPLE),
             h.next_multiple_of(SIDE_MULTIPLE),
         );
-        let heads = self.net.forward(&bgr_planes(image, pw, ph), (ph, pw));
+        let heads = self.net.forward(bgr_planes(image, pw, ph), (ph, pw));
         suppress_overlaps(candidates(&heads, self.threshold), NMS_IOU)
     }
 

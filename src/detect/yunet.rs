@@ -12,7 +12,7 @@ use crate::inference::floats_of_shape;
 use crate::inference::integer_convolution;
 #[cfg(target_arch = "wasm32")]
 use crate::int_conv::IntegerConv;
-use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, relu};
+use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, max_pool2_rows, relu};
 use crate::ops::gemm::pointwise;
 use crate::ops::im2col::strided_columns;
 use safetensors::SafeTensors;
@@ -42,6 +42,10 @@ pub const BLOCKS: [(usize, usize); 14] = [
 pub const STRIDES: [usize; 3] = [8, 16, 32];
 /// Maps each head gives per cell, in this order: class, objectness, box (4), landmarks (10).
 pub const HEAD_MAPS: usize = 16;
+/// Rows of the stride-2 stage computed at once (even; any count gives the same maps): each
+/// band costs two rows more of it (6 % at 32), and 32 keeps its columns under 2 MB for a
+/// 1 024-px photo.
+const BAND: usize = 32;
 /// The input's sides must be multiples of this (the coarsest stride).
 pub const SIDE_MULTIPLE: usize = 32;
 
@@ -185,18 +189,16 @@ impl YuNet {
 
     /// The heads' maps for `bgr` (3, h, w) planes, finest stride first; `h` and `w` are
     /// non-zero multiples of [`SIDE_MULTIPLE`].
-    pub fn forward(&self, bgr: &[f32], (h, w): (usize, usize)) -> [HeadMaps; 3] {
+    pub fn forward(&self, bgr: Vec<f32>, (h, w): (usize, usize)) -> [HeadMaps; 3] {
         assert!(
             h > 0 && w > 0 && h % SIDE_MULTIPLE == 0 && w % SIDE_MULTIPLE == 0,
             "YuNet input {w} × {h}: sides must be multiples of {SIDE_MULTIPLE}"
         );
         let b = &self.blocks;
         let size = |stride: usize| (h / stride, w / stride);
-        let columns = strided_columns(bgr, 3, (h, w));
-        let mut x = pointwise(&columns, &self.stem, &self.stem_bias, (h / 2) * (w / 2));
-        relu(&mut x);
-        x = b[0].forward(&x, size(2), true);
-        x = max_pool2(&x, size(2));
+        let mut x = self.stride2_stage(&bgr, (h, w));
+        // The largest map left: gone before the next stage's.
+        drop(bgr);
         for block in &b[1..5] {
             x = block.forward(&x, size(4), true);
         }
@@ -225,5 +227,31 @@ impl YuNet {
             }
         };
         [head(0, &n8), head(1, &n16), head(2, &n32)]
+    }
+
+    /// The stride-2 stage (the stem, 3×3 with stride 2 and ReLU; block 0; the 2×2 max-pool)
+    /// over (3, h, w) planes, [`BAND`] of its rows at a time, each with a row either side
+    /// for block 0's depthwise 3×3: of its maps only the pooled one is ever whole. For a
+    /// 1 024 × 768 photo the stem's columns would be 21 MB and each full map 12.6 MB.
+    fn stride2_stage(&self, bgr: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
+        let (oh, ow) = (h / 2, w / 2);
+        let channels = BLOCKS[0].1;
+        let pooled = (oh / 2) * (ow / 2);
+        let mut out = vec![0f32; channels * pooled];
+        for start in (0..oh).step_by(BAND) {
+            let end = (start + BAND).min(oh);
+            // The band and its neighbouring rows (the image's edges are zero padding).
+            let (low, high) = (start.saturating_sub(1), (end + 1).min(oh));
+            let columns = strided_columns(bgr, 3, (h, w), low..high);
+            let mut x = pointwise(&columns, &self.stem, &self.stem_bias, (high - low) * ow);
+            relu(&mut x);
+            let x = self.blocks[0].forward(&x, (high - low, ow), true);
+            let band = max_pool2_rows(&x, (high - low, ow), start - low..end - low);
+            let n = band.len() / channels;
+            for (plane, part) in out.chunks_exact_mut(pooled).zip(band.chunks_exact(n)) {
+                plane[start / 2 * (ow / 2)..][..n].copy_from_slice(part);
+            }
+        }
+        out
     }
 }

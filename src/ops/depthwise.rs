@@ -4,6 +4,7 @@
 //! docs/design.md).
 
 use super::fused::larger;
+use std::ops::Range;
 
 /// A 3×3 depthwise convolution with "same" zero padding and stride 1, in place: channel `c`
 /// of `x` (channels, h, w) convolved with its own kernel `weight[9c..9c + 9]`, plus
@@ -118,19 +119,21 @@ fn relu_chunk(x: &mut [f32]) {
 /// 2×2 max-pooling with stride 2 of each (h, w) plane; an odd last row or column is
 /// dropped (ONNX's floor mode).
 pub(crate) fn max_pool2(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
-    let (oh, ow) = (h / 2, w / 2);
+    max_pool2_rows(x, (h, w), 0..h / 2 * 2)
+}
+
+/// [`max_pool2`] of the rows `rows` (an even count) of each (h, w) plane only: (channels,
+/// rows / 2, w / 2).
+pub(crate) fn max_pool2_rows(x: &[f32], (h, w): (usize, usize), rows: Range<usize>) -> Vec<f32> {
+    let (oh, ow) = (rows.len() / 2, w / 2);
     let plane = h * w;
     let mut out = Vec::with_capacity(x.len() / plane.max(1) * oh * ow);
     if oh == 0 || ow == 0 {
         return out;
     }
     for src in x.chunks_exact(plane) {
-        for y in 0..oh {
-            pool_row(
-                &mut out,
-                &src[2 * y * w..][..w],
-                &src[(2 * y + 1) * w..][..w],
-            );
+        for y in rows.clone().step_by(2).take(oh) {
+            pool_row(&mut out, &src[y * w..][..w], &src[(y + 1) * w..][..w]);
         }
     }
     out

@@ -2,6 +2,7 @@
 //! they are written into.
 
 use super::chunks::zip_chunks;
+use std::ops::Range;
 
 #[cfg(not(target_arch = "wasm32"))] // training only
 /// Index ranges of one patch row within ONE channel: (source row start in the input
@@ -93,17 +94,23 @@ pub(crate) fn shifted_planes<T: Copy + Default>(
 }
 
 /// The columns of a 3×3 convolution with stride 2 and zero padding 1 on (channels, h, w)
-/// planes with even `h` and `w`: (channels · 9, h/2 · w/2), row `c·9 + ky·3 + kx` holding
-/// each output pixel's input at (2y + ky − 1, 2x + kx − 1). The detector's first layer.
-pub(crate) fn strided_columns(src: &[f32], channels: usize, (h, w): (usize, usize)) -> Vec<f32> {
-    assert!(h % 2 == 0 && w % 2 == 0 && src.len() == channels * h * w);
-    let (oh, ow) = (h / 2, w / 2);
+/// planes with even `h` and `w`, for the output rows `rows` (of h/2): (channels · 9,
+/// rows · w/2), row `c·9 + ky·3 + kx` holding each output pixel's input at
+/// (2y + ky − 1, 2x + kx − 1). The detector's first layer, a band of rows at a time.
+pub(crate) fn strided_columns(
+    src: &[f32],
+    channels: usize,
+    (h, w): (usize, usize),
+    rows: Range<usize>,
+) -> Vec<f32> {
+    assert!(h % 2 == 0 && w % 2 == 0 && src.len() == channels * h * w && rows.end <= h / 2);
+    let ow = w / 2;
     // Every value is pushed once, padding included: no zeroing first.
-    let mut cols = Vec::with_capacity(channels * 9 * oh * ow);
+    let mut cols = Vec::with_capacity(channels * 9 * rows.len() * ow);
     for plane in src.chunks_exact(h * w) {
         for k in 0..9 {
             let (ky, kx) = (k / 3, k % 3);
-            for y in 0..oh {
+            for y in rows.clone() {
                 // Source row 2y + ky − 1: above the image only for y = 0, ky = 0.
                 match (2 * y + ky).checked_sub(1) {
                     Some(sy) => every_other(&mut cols, &plane[sy * w..][..w], kx, ow),
@@ -210,8 +217,8 @@ mod tests {
     fn strided_columns_hold_each_taps_input_and_zero_outside() {
         let (channels, h, w) = (2, 6, 8);
         let src: Vec<f32> = (0..channels * h * w).map(|v| v as f32 + 1.0).collect();
-        let cols = strided_columns(&src, channels, (h, w));
         let (oh, ow) = (h / 2, w / 2);
+        let cols = strided_columns(&src, channels, (h, w), 0..oh);
         assert_eq!(cols.len(), channels * 9 * oh * ow);
         for c in 0..channels {
             for k in 0..9 {
@@ -231,6 +238,23 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_columns_of_a_band_are_the_whole_columns_rows() {
+        let (channels, h, w) = (3, 10, 6);
+        let src: Vec<f32> = (0..channels * h * w).map(|v| v as f32 - 7.0).collect();
+        let (oh, ow) = (h / 2, w / 2);
+        let whole = strided_columns(&src, channels, (h, w), 0..oh);
+        for band in [0..1, 1..4, 4..5, 0..5] {
+            let cols = strided_columns(&src, channels, (h, w), band.clone());
+            let n = band.len() * ow;
+            assert_eq!(cols.len(), channels * 9 * n);
+            for (row, part) in cols.chunks_exact(n).enumerate() {
+                let from = row * oh * ow + band.start * ow;
+                assert_eq!(part, &whole[from..from + n], "{band:?} row {row}");
             }
         }
     }

@@ -351,7 +351,7 @@ try {
     ...manyRuns[w][0],
     ms: median(manyRuns[w].map((r) => r.ms)),
     all_ms: manyRuns[w].map((r) => Math.round(r.ms)),
-    memory: { total_bytes: Math.max(...manyRuns[w].map((r) => r.memory.total_bytes)), js_heap_bytes: Math.max(...manyRuns[w].map((r) => r.memory.js_heap_bytes)), wasm_bytes: Math.max(...manyRuns[w].map((r) => r.memory.wasm_bytes)) },
+    memory: Object.fromEntries(['total_bytes', 'js_heap_bytes', 'wasm_bytes', 'process_bytes'].map((k) => [k, Math.max(...manyRuns[w].map((r) => r.memory[k]))])),
   }]));
   const many = manyBy[2];
   const camera = await cameraFps(browser, origin);
@@ -379,9 +379,12 @@ try {
     const m = manyBy[workers];
     console.log(`${m.photos} photos dropped at once, ${workers} worker${workers > 1 ? 's' : ''}: all listed after ${(m.ms / 1000).toFixed(1)} s (${m.all_ms.join(', ')} ms); ` +
       `${m.long_tasks ? `${m.long_tasks} main-thread tasks over 50 ms, the longest ${m.longest_task_ms.toFixed(0)} ms` : 'no main-thread task over 50 ms'}; ` +
-      `memory at the end ${mb(m.memory.total_bytes)} MB (JS heap ${mb(m.memory.js_heap_bytes)} MB, wasm ${mb(m.memory.wasm_bytes)} MB)`);
+      `memory at the end ${mb(m.memory.total_bytes)} MB (JS heap ${mb(m.memory.js_heap_bytes)} MB, wasm ${mb(m.memory.wasm_bytes)} MB); ` +
+      `the tab's renderer process ${mb(m.memory.process_bytes)} MB private`);
   }
-  console.log(`2 workers against 1: 300 photos ${(manyBy[2].ms / manyBy[1].ms).toFixed(2)}×, memory ${(manyBy[2].memory.total_bytes / manyBy[1].memory.total_bytes).toFixed(2)}×, ` +
+  const ratio = (k) => (manyBy[2].memory[k] / manyBy[1].memory[k]).toFixed(2);
+  console.log(`2 workers against 1: 300 photos ${(manyBy[2].ms / manyBy[1].ms).toFixed(2)}×, memory ${ratio('total_bytes')}× (JS heap and wasm), ` +
+    `${ratio('process_bytes')}× (the renderer process), ` +
     `cold first result ${(coldBy[2].firstResultMs - coldBy[1].firstResultMs).toFixed(0)} ms later`);
   console.log(`camera ${camera.width}×${camera.height} (one face): ${camera.fps} FPS, detection ${camera.detect_ms} ms per frame (medians of 5 readings)`);
   if (camera.soak) {

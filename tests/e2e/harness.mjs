@@ -57,8 +57,10 @@ export function launch(extraArgs = []) {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
-/** The page's memory after a garbage collection: the main thread's JS heap and the inference
- *  worker's wasm memory (which holds the decoded photos and the model), in bytes. */
+/** The page's memory after a garbage collection: the main thread's JS heap and the
+ *  workers' wasm memories (which hold the decoded photos and the model), in bytes; and, as
+ *  the browser's task manager counts a tab, its renderer process's private memory (DOM,
+ *  images, every thread's heaps: `process_bytes`; Linux only, 0 elsewhere). */
 export async function memoryOf(page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
@@ -70,7 +72,28 @@ export async function memoryOf(page) {
   for (const worker of page.workers()) {
     wasm += await worker.evaluate(() => globalThis.genderlensWasmBytes?.() ?? 0);
   }
-  return { js_heap_bytes: jsHeap, wasm_bytes: wasm, total_bytes: jsHeap + wasm };
+  return { js_heap_bytes: jsHeap, wasm_bytes: wasm, total_bytes: jsHeap + wasm, process_bytes: await rendererBytes(page) };
+}
+
+/** The private memory (resident and swapped) of the largest renderer process: the page's,
+ *  with its workers' threads (a spare renderer the browser keeps ready is far smaller). */
+async function rendererBytes(page) {
+  const cdp = await page.context().browser().newBrowserCDPSession();
+  const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
+  await cdp.detach();
+  let largest = 0;
+  for (const { type, id } of processInfo) {
+    if (type !== 'renderer') continue;
+    let rollup;
+    try {
+      rollup = fs.readFileSync(`/proc/${id}/smaps_rollup`, 'utf8');
+    } catch {
+      continue;
+    }
+    const kb = (field) => Number(rollup.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? 0);
+    largest = Math.max(largest, 1024 * (kb('Private_Clean') + kb('Private_Dirty') + kb('Swap')));
+  }
+  return largest;
 }
 
 /** Dispatches a real `drop` event carrying one File. */
