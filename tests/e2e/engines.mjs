@@ -1,8 +1,11 @@
 // The three browser engines, from apt and npm only, behind one small interface: Chromium
 // and Firefox ESR through playwright-core (Firefox over WebDriver BiDi, its `moz-firefox`
 // channel), WebKitGTK through its WebDriver (selenium-webdriver) under a virtual X display.
-// `open(engine)` resolves to `{ name, goto(url), evaluate(js), waitFor(js, ms), close() }`,
-// where `js` is an expression (it may be a promise) whose value is JSON.
+// `open(engine)` resolves to a driver: `{ name, goto(url), reload(), evaluate(f, arg),
+// waitFor(f, ms, arg), press(key), screenshot(file), requests, close() }`, where `f` is an
+// expression (it may be a promise) or a self-contained function of one JSON argument, run in
+// the page, whose value is JSON; `requests` lists every URL the page and its workers asked
+// for (null in WebKitGTK, whose WebDriver does not report them).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -23,16 +26,17 @@ function miniBrowser() {
   return null;
 }
 
-/** `f(browser)` on a fresh page of `engine`, closed after; an engine that is not installed
- *  fails the test `t` with CI=true and skips it (saying why) otherwise. */
-export async function inEngine(engine, t, f) {
+/** `f(browser)` on a fresh page of `engine` (`options` as for `open`), closed after; an
+ *  engine that is not installed fails the test `t` with CI=true and skips it (saying why)
+ *  otherwise. */
+export async function inEngine(engine, t, f, options = {}) {
   const why = missing(engine);
   if (why) {
     if (process.env.CI === 'true') throw new Error(`${engine}: ${why}`);
     t.skip(why);
     return;
   }
-  const browser = await open(engine);
+  const browser = await open(engine, options);
   try {
     await f(browser);
   } finally {
@@ -59,17 +63,30 @@ async function poll(check, what, ms) {
   }
 }
 
+/** The source of `f(arg)`: a function is serialised with its argument, an expression as is. */
+const script = (f, arg) => (typeof f === 'function' ? `(${f})(${JSON.stringify(arg ?? null)})` : f);
+
 function playwrightPage(name, browser) {
-  return browser.newContext().then((context) => context.newPage()).then((page) => ({
-    name,
-    page,
-    goto: (url) => page.goto(url),
-    evaluate: (js) => page.evaluate(js),
-    // Polled with evaluate: waitForFunction evaluates its string with eval(), which the
-    // page's Content-Security-Policy refuses.
-    waitFor: (js, ms) => poll(() => page.evaluate(js), js, ms),
-    close: () => browser.close(),
-  }));
+  return browser.newContext().then((context) => context.newPage()).then((page) => {
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url()));
+    page.context().on('request', (r) => requests.push(r.url()));
+    const evaluate = (f, arg) => page.evaluate(script(f, arg));
+    return {
+      name,
+      page,
+      requests,
+      goto: (url) => page.goto(url),
+      reload: () => page.reload(),
+      evaluate,
+      // Polled with evaluate: waitForFunction evaluates its string with eval(), which the
+      // page's Content-Security-Policy refuses.
+      waitFor: (f, ms = 60_000, arg) => poll(() => evaluate(f, arg), String(f), ms),
+      press: (key) => page.keyboard.press(key),
+      screenshot: (file) => page.screenshot({ path: file }),
+      close: () => browser.close(),
+    };
+  });
 }
 
 const freePort = () => new Promise((resolve) => {
@@ -110,18 +127,23 @@ async function webkit() {
     throw e;
   }
   await driver.manage().setTimeouts({ script: 600_000, pageLoad: 60_000 });
-  const evaluate = async (js) => {
+  const evaluate = async (f, arg) => {
     const reply = await driver.executeAsyncScript(`const done = arguments[arguments.length - 1];
-      Promise.resolve().then(() => (${js})).then((value) => done({ ok: true, value: value === undefined ? null : value }),
+      Promise.resolve().then(() => (${script(f, arg)})).then((value) => done({ ok: true, value: value === undefined ? null : value }),
         (e) => done({ ok: false, error: String(e && e.stack || e) }));`);
     if (!reply.ok) throw new Error(reply.error);
     return reply.value;
   };
+  const { Key } = await import('selenium-webdriver');
   return {
     name: 'webkit',
+    requests: null,
     goto: (url) => driver.get(url),
+    reload: () => driver.navigate().refresh(),
     evaluate,
-    waitFor: (js, ms) => poll(() => evaluate(js), js, ms),
+    waitFor: (f, ms = 60_000, arg) => poll(() => evaluate(f, arg), String(f), ms),
+    press: (key) => driver.actions().sendKeys(Key[key.toUpperCase()] ?? key).perform(),
+    screenshot: async (file) => fs.writeFileSync(file, Buffer.from(await driver.takeScreenshot(), 'base64')),
     async close() {
       await driver.quit().catch(() => {});
       stopDriver();
@@ -129,12 +151,12 @@ async function webkit() {
   };
 }
 
-export async function open(engine) {
-  if (engine === 'chromium') return playwrightPage('chromium', await launch());
+/** A fresh page of `engine`; `args`: Chromium's extra command-line flags (its fake camera). */
+export async function open(engine, { args = [] } = {}) {
+  if (engine === 'chromium') return playwrightPage('chromium', await launch(args));
   if (engine === 'firefox') {
     return playwrightPage('firefox', await firefox.launch({ channel: 'moz-firefox', executablePath: FIREFOX, headless: true }));
   }
   if (engine === 'webkit') return webkit();
   throw new Error(`unknown engine ${engine}`);
 }
-

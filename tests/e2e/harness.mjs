@@ -1,5 +1,5 @@
 // What the page tests and the page benchmark share: the repository's paths and fixtures, a
-// static server for www/ on a free loopback port, Debian's Chromium, headless, and drops.
+// static server for www/ on a free loopback port, Debian's Chromium, headless, and memory.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,20 +20,13 @@ const TYPES = {
 /** Serves www/ (or the `mounts`: `[urlPrefix, folder]`, the first whose prefix matches)
  *  on a free loopback port; resolves to `{ server, origin, hits }`. `replaced` maps a path
  *  to `{ status, body, type? }` served instead of the file (a later deploy, a failure, a page
- *  of the harness's own); `hits` counts the requests per path; `onFile({ file, bytes, disk })`
+ *  of the harness's own), or to `{ until }`: the file served once that promise resolves;
+ *  `hits` counts the requests per path; `onFile({ file, bytes, disk })`
  *  hears of every file sent. */
 export function startServer({ replaced = new Map(), onFile = () => {}, mounts = [['/', www]] } = {}) {
   const hits = new Map();
   return new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      const url = new URL(req.url, 'http://x');
-      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
-      const replacement = replaced.get(url.pathname);
-      if (replacement) {
-        const type = replacement.type ?? TYPES[path.extname(url.pathname)] ?? 'text/plain';
-        res.writeHead(replacement.status, { 'Content-Type': type }).end(replacement.body);
-        return;
-      }
+    const sendFile = (url, res) => {
       const [prefix, folder] = mounts.find(([prefix]) => url.pathname.startsWith(prefix)) ?? [];
       const rest = decodeURIComponent(url.pathname.slice(prefix?.length ?? 0));
       const file = folder && path.join(folder, rest === '' ? 'index.html' : rest);
@@ -44,6 +37,19 @@ export function startServer({ replaced = new Map(), onFile = () => {}, mounts = 
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
       onFile({ file: url.pathname, bytes: fs.statSync(file).size, disk: file });
       fs.createReadStream(file).pipe(res);
+    };
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+      const replacement = replaced.get(url.pathname);
+      if (replacement?.until) {
+        replacement.until.then(() => sendFile(url, res)); // a slow download
+      } else if (replacement) {
+        const type = replacement.type ?? TYPES[path.extname(url.pathname)] ?? 'text/plain';
+        res.writeHead(replacement.status, { 'Content-Type': type }).end(replacement.body);
+      } else {
+        sendFile(url, res);
+      }
     });
     server.listen(0, '127.0.0.1', () => resolve({ server, origin: `http://127.0.0.1:${server.address().port}`, hits }));
   });
@@ -94,25 +100,4 @@ async function rendererBytes(page) {
     largest = Math.max(largest, 1024 * (kb('Private_Clean') + kb('Private_Dirty') + kb('Swap')));
   }
   return largest;
-}
-
-/** Dispatches a real `drop` event carrying one File. */
-export async function dropFile(page, name, type, bytes) {
-  await page.evaluate(([name, type, b64]) => {
-    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([data], name, { type }));
-    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-  }, [name, type, Buffer.from(bytes).toString('base64')]);
-}
-
-/** Dispatches one `drop` event carrying several files: `[name, type, bytes]` each. */
-export async function dropFiles(page, files) {
-  await page.evaluate((files) => {
-    const transfer = new DataTransfer();
-    for (const [name, type, b64] of files) {
-      transfer.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
-    }
-    document.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
-  }, files.map(([name, type, bytes]) => [name, type, Buffer.from(bytes).toString('base64')]));
 }
