@@ -1,12 +1,12 @@
 //! decode → detect → crop → classify: the one pipeline behind the CLI and the browser.
 
-use crate::calibration::{verdict, verdict_for_face, Verdict};
+use crate::classifier::calibration::{verdict, verdict_for_face, Verdict};
+use crate::classifier::crop::{crop_face, Framing};
+use crate::classifier::preprocess::resize_to_input;
 use crate::classifier::Classifier;
-use crate::crop::{crop_face, Framing};
 use crate::decode::decode_image;
 use crate::detect::{FaceBox, FaceDetector};
 use crate::error::Result;
-use crate::preprocess::resize_to_input;
 use image::RgbImage;
 use serde::Serialize;
 use web_time::Instant;
@@ -18,7 +18,7 @@ pub const MAX_WORKING_SIDE: u32 = 1024;
 
 /// One classified face. `box` is (x, y, width, height) in pixels of the input image;
 /// `label` is "female", "male" or "uncertain", `likely` the more probable class and
-/// `confidence` its calibrated probability (see [`crate::calibration`]).
+/// `confidence` its calibrated probability (see [`crate::classifier::calibration`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Face {
     #[serde(rename = "box")]

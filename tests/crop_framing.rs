@@ -3,7 +3,7 @@
 //! same face, each crop searched inside a grey border of half its size on every side.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genderlens::crop::{
+use genderlens::classifier::crop::{
     CANONICAL_POINTS, CROP_CENTRE_BELOW_BOX, CROP_HEIGHT_PER_BOX, CROP_WIDTH_PER_BOX,
 };
 use genderlens::detect::FaceDetector;

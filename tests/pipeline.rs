@@ -1,7 +1,9 @@
 //! Native end-to-end tests of the shared pipeline: embedded model, detection, decoding.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genderlens::crop::{crop_face, CropScale, Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR};
+use genderlens::classifier::crop::{
+    crop_face, CropScale, Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR,
+};
 use genderlens::{Classifier, Pipeline};
 use genderlens_test_support::calibration_check::expected_whole_image;
 use genderlens_test_support::data::{dataset, sample};

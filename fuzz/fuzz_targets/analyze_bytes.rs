@@ -2,7 +2,7 @@
 //! fine; a panic, hang or unbounded allocation is a bug.
 #![no_main]
 
-use genderlens::preprocess::fit_within;
+use genderlens::resize::fit_within;
 use genderlens::Pipeline;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;

@@ -4,7 +4,7 @@
 mod decode;
 pub mod yunet;
 
-use crate::preprocess::{fit_within, triangle_resize};
+use crate::resize::{fit_within, triangle_resize};
 use decode::{candidates, suppress_overlaps, NMS_IOU};
 use image::RgbImage;
 use safetensors::SafeTensors;

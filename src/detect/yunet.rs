@@ -7,14 +7,14 @@
 //! head: a 1×1 then a 3×3 depthwise convolution to 16 maps per cell (class, objectness, box,
 //! five landmarks). Input: BGR planes in 0–255, sides a multiple of 32.
 
-use crate::inference::floats_of_shape;
-#[cfg(target_arch = "wasm32")]
-use crate::inference::integer_convolution;
-#[cfg(target_arch = "wasm32")]
-use crate::int_conv::IntegerConv;
 use crate::ops::depthwise::{add_upsampled2, depthwise3x3, max_pool2, max_pool2_rows, relu};
 use crate::ops::gemm::pointwise;
 use crate::ops::im2col::strided_columns;
+#[cfg(target_arch = "wasm32")]
+use crate::ops::int_conv::IntegerConv;
+use crate::weights::floats_of_shape;
+#[cfg(target_arch = "wasm32")]
+use crate::weights::integer_convolution;
 use safetensors::SafeTensors;
 
 /// Channels of the first convolution's output.

@@ -47,7 +47,7 @@ pub(crate) fn im2col(src: &[f32], channels: usize, batch: usize, h: usize, w: us
 
 /// One channel of [`im2col`]: its nine column rows `cols` (9 · batch · h · w values) from
 /// the channel `src` (batch · h · w), for any element type (the integer convolution in
-/// [`crate::int_conv`] uses 16-bit columns).
+/// [`crate::ops::int_conv`] uses 16-bit columns).
 pub(crate) fn shifted_planes<T: Copy + Default>(
     cols: &mut [T],
     src: &[T],

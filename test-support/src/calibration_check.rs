@@ -2,9 +2,9 @@
 //! pipeline reports for a face is `calibration::p_male` of the network's raw logits at the
 //! face's temperature from the embedded weights — and that temperature was really fitted.
 
-use genderlens::calibration::{p_male, verdict};
+use genderlens::classifier::calibration::{p_male, verdict};
+use genderlens::classifier::preprocess::resize_to_input;
 use genderlens::decode::decode_image;
-use genderlens::preprocess::resize_to_input;
 use genderlens::Pipeline;
 
 /// The (p_male, label, confidence) a whole-image classification of `bytes` must report.

@@ -1,6 +1,6 @@
 """Training throughput of our classifier's network in PyTorch, beside `genderlens bench-train`.
 
-The yardstick of `genderlens bench-train`: the same network (`src/model.rs`: four stages of
+The yardstick of `genderlens bench-train`: the same network (`src/classifier/model.rs`: four stages of
 3×3 convolution without bias → batch norm → ReLU → 2×2 max-pool, widths 24-48-96-192, global
 average pooling, dropout 0.3, one linear layer to two logits), the same step (forward in
 training mode, cross-entropy, backward, AdamW with weight decay 5e-4) on the same random

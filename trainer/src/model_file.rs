@@ -4,8 +4,8 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
-use genderlens::crop::{Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR};
-use genderlens::model::INPUT_SIZE;
+use genderlens::classifier::crop::{Framing, CROP_ALIGNED_TENSOR, CROP_SCALE_TENSOR};
+use genderlens::classifier::model::INPUT_SIZE;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;

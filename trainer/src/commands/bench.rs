@@ -3,8 +3,9 @@
 
 use crate::model_arg::ModelArg;
 use anyhow::{Context, Result};
+use genderlens::classifier::preprocess::resize_to_input;
 use genderlens::detect::FaceDetector;
-use genderlens::preprocess::{fit_within, resize_to_input};
+use genderlens::resize::fit_within;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -98,7 +99,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Ok(())
     })?;
     let phone_width = 4032;
-    let phone = genderlens::preprocess::triangle_resize(
+    let phone = genderlens::resize::triangle_resize(
         &image,
         phone_width,
         image.height() * phone_width / image.width().max(1),

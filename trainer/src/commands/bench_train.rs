@@ -41,7 +41,7 @@ enum Kernels {
 }
 
 /// The original Keras network. With our kernels activations are channel-major
-/// (channels, batch, h, w), as in [`genderlens::model`]; candle's conv2d wants
+/// (channels, batch, h, w), as in [`genderlens::classifier::model`]; candle's conv2d wants
 /// (batch, channels, h, w).
 struct OriginalNet {
     convs: Vec<(Tensor, Tensor)>,
@@ -145,12 +145,12 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
     let mut results = vec![];
 
     let varmap = VarMap::new();
-    let net = genderlens::model::GenderNet::new(VarBuilder::from_varmap(
+    let net = genderlens::classifier::model::GenderNet::new(VarBuilder::from_varmap(
         &varmap,
         DType::F32,
         &Device::Cpu,
     ))?;
-    let input = genderlens::model::INPUT_SIZE;
+    let input = genderlens::classifier::model::INPUT_SIZE;
     results.push(measure(
         "genderlens (ours, our kernels)",
         input,

@@ -8,7 +8,7 @@ use crate::measure::metrics::{class_of, Metrics};
 use crate::measure::outcome::{analyze_all, analyze_all_with_faces_of, Outcome};
 use crate::model_arg::ModelArg;
 use anyhow::{bail, Context, Result};
-use genderlens::model::CLASSES;
+use genderlens::classifier::model::CLASSES;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@
 use crate::digest::fnv1a;
 use crate::model_file::write_atomically;
 use anyhow::{bail, Context, Result};
-use genderlens::model::CLASSES;
+use genderlens::classifier::model::CLASSES;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

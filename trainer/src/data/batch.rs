@@ -4,8 +4,9 @@ use crate::data::augment::Augmentation;
 use crate::data::folders::FaceCache;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use genderlens::model::INPUT_SIZE;
-use genderlens::preprocess::{square_faces_to_tensor, triangle_resize};
+use genderlens::classifier::model::INPUT_SIZE;
+use genderlens::classifier::preprocess::square_faces_to_tensor;
+use genderlens::resize::triangle_resize;
 use rand::{rngs::StdRng, SeedableRng};
 use rayon::prelude::*;
 

@@ -2,7 +2,7 @@
 //! crop, so the faces a model trains on and the faces it meets cannot differ.
 
 use crate::data::folders::{FaceCache, FileList};
-use genderlens::crop::Framing;
+use genderlens::classifier::crop::Framing;
 use genderlens::decode::decode_image;
 use genderlens::Pipeline;
 use rayon::prelude::*;

@@ -2,8 +2,8 @@
 //! into a compact in-memory cache of network-sized faces.
 
 use anyhow::{bail, Context, Result};
-use genderlens::model::{CLASSES, INPUT_SIZE};
-use genderlens::preprocess::resize_to_input;
+use genderlens::classifier::model::{CLASSES, INPUT_SIZE};
+use genderlens::classifier::preprocess::resize_to_input;
 use image::RgbImage;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};

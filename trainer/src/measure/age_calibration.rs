@@ -1,4 +1,4 @@
-//! The age-aware calibration stored with a model (`genderlens::temperature`): a linear probe
+//! The age-aware calibration stored with a model (`genderlens::classifier::temperature`): a linear probe
 //! on the network's features that tells children's faces from adults', fitted on training
 //! photos whose file names give the age, then adults' and children's temperatures fitted
 //! together on the validation faces, each source weighing the same.
@@ -9,8 +9,8 @@ use crate::measure::groups::age_and_race;
 use crate::measure::nll::face_nll;
 use crate::measure::temperature::{golden_section, write_temperatures, LOG_TEMPERATURE_RANGE};
 use anyhow::{Context, Result};
-use genderlens::calibration::p_male;
-use genderlens::temperature::{blend, ChildProbe, Temperatures, CHILD_BELOW_AGE};
+use genderlens::classifier::calibration::p_male;
+use genderlens::classifier::temperature::{blend, ChildProbe, Temperatures, CHILD_BELOW_AGE};
 use genderlens::Classifier;
 use serde::Serialize;
 use std::path::Path;

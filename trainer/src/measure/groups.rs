@@ -7,8 +7,8 @@ use crate::data::folders::FileList;
 use crate::measure::ece::CalibrationError;
 use crate::measure::metrics::class_of;
 use crate::measure::outcome::Outcome;
-use genderlens::calibration::UNCERTAIN;
-use genderlens::model::CLASSES;
+use genderlens::classifier::calibration::UNCERTAIN;
+use genderlens::classifier::model::CLASSES;
 use serde::Serialize;
 use std::path::Path;
 

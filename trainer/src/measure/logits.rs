@@ -5,9 +5,9 @@ use crate::measure::metrics::Metrics;
 use crate::measure::nll::mean_nll;
 use anyhow::Result;
 use candle_core::Device;
+use genderlens::classifier::model::GenderNet;
+use genderlens::classifier::preprocess::faces_to_tensor;
 use genderlens::classifier::Output;
-use genderlens::model::GenderNet;
-use genderlens::preprocess::faces_to_tensor;
 use genderlens::Classifier;
 use image::RgbImage;
 
@@ -115,7 +115,7 @@ mod tests {
     use super::*;
     use candle_core::DType;
     use candle_nn::{VarBuilder, VarMap};
-    use genderlens::model::{INPUT_SIZE, STAGE_CHANNELS};
+    use genderlens::classifier::model::{INPUT_SIZE, STAGE_CHANNELS};
     use image::{Rgb, RgbImage};
 
     fn face(seed: u32) -> RgbImage {

@@ -6,7 +6,7 @@ use crate::measure::metrics::class_of;
 use crate::model_arg::ModelArg;
 use anyhow::Result;
 use genderlens::decode::decode_image;
-use genderlens::preprocess::triangle_resize;
+use genderlens::resize::triangle_resize;
 use genderlens::{Analysis, Face, Pipeline};
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;

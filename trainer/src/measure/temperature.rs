@@ -1,6 +1,6 @@
 //! Temperature scaling: one scalar fitted on validation logits so that a predicted 80 % is
 //! right about 80 % of the time, stored in the weights file and applied by
-//! `genderlens::calibration` everywhere the model runs; and the expected calibration error
+//! `genderlens::classifier::calibration` everywhere the model runs; and the expected calibration error
 //! that measures how well it worked.
 
 use crate::data::folders::FaceCache;
@@ -11,8 +11,8 @@ use crate::measure::nll::mean_nll;
 use crate::model_file::edit_weights_file;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use genderlens::calibration::{p_male, verdict, UNCERTAIN_BELOW};
-use genderlens::temperature::{
+use genderlens::classifier::calibration::{p_male, verdict, UNCERTAIN_BELOW};
+use genderlens::classifier::temperature::{
     Temperatures, CHILD_BIAS_TENSOR, CHILD_TEMPERATURE_TENSOR, CHILD_WEIGHT_TENSOR,
     TEMPERATURE_TENSOR,
 };
@@ -104,7 +104,7 @@ pub fn measure(logits: &[[f32; 2]], labels: &[u32], fitted_on: &str) -> Calibrat
     let certain: Vec<(f32, u32)> = after
         .iter()
         .zip(labels)
-        .filter(|(&p, _)| verdict(p).label != genderlens::calibration::UNCERTAIN)
+        .filter(|(&p, _)| verdict(p).label != genderlens::classifier::calibration::UNCERTAIN)
         .map(|(&p, &l)| (p, l))
         .collect();
     let correct = certain.iter().filter(|&&(p, l)| class_of(p) == l).count();

@@ -1,5 +1,5 @@
 //! The age as a second training target (`train --age-weight`): faces whose file names give
-//! their age also teach the network's age head ([`genderlens::model::AGE_HEAD`]) which band
+//! their age also teach the network's age head ([`genderlens::classifier::model::AGE_HEAD`]) which band
 //! they are in, so the shared features learn what age looks like; faces without an age (the
 //! Kaggle crops) teach only the sex. The head is dropped when the model is stored.
 

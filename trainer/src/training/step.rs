@@ -6,7 +6,7 @@ use crate::training::age_task::AgeTargets;
 use anyhow::Result;
 use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
-use genderlens::model::GenderNet;
+use genderlens::classifier::model::GenderNet;
 use std::collections::HashMap;
 
 /// Trainable variables by name: everything except batch-norm running statistics.

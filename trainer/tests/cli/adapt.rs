@@ -139,7 +139,7 @@ fn adapt_cross_validates_on_the_target_photos_resumes_and_exports_a_recalibrated
     };
     assert_eq!(framing(&model), framing(&base));
     let stored = candle_core::safetensors::load(&model, &candle_core::Device::Cpu).unwrap();
-    assert!(stored.contains_key(genderlens::crop::CROP_SCALE_TENSOR));
+    assert!(stored.contains_key(genderlens::classifier::crop::CROP_SCALE_TENSOR));
     eval_json(&target, "detect", Some(&model));
 }
 

@@ -13,7 +13,7 @@ use crate::training::step::{snapshot, train_step, trainable, BatchTotals};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use genderlens::model::{stage_channels, GenderNet, INPUT_SIZE};
+use genderlens::classifier::model::{stage_channels, GenderNet, INPUT_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use super::balance::{balancing_offset, nested_offsets, Scored};
 use crate::data::detected::DetectedFaces;
 use crate::measure::metrics::Metrics;
 use crate::measure::outcome::Outcome;
-use genderlens::calibration::{p_male, verdict};
+use genderlens::classifier::calibration::{p_male, verdict};
 use genderlens::Face;
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 

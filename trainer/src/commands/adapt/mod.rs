@@ -40,7 +40,7 @@ use balance::shifted;
 use candle_core::{Device, Tensor};
 use fine_tune::{fine_tune, net_from, with_decision_offset};
 use folds::{decision_offsets, outcomes, stratified_folds, target_metrics};
-use genderlens::crop::Framing;
+use genderlens::classifier::crop::Framing;
 use genderlens::Classifier;
 use indicatif::ProgressBar;
 use progress::FoldProgress;

@@ -1,8 +1,8 @@
 //! The settings of `genderlens train`, also stored in its checkpoints.
 
 use anyhow::{bail, Result};
-use genderlens::crop::{CropScale, Framing};
-use genderlens::model::STAGE_CHANNELS;
+use genderlens::classifier::crop::{CropScale, Framing};
+use genderlens::classifier::model::STAGE_CHANNELS;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

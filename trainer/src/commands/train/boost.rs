@@ -4,7 +4,7 @@
 
 use super::sources::Source;
 use anyhow::{bail, Context, Result};
-use genderlens::model::CLASSES;
+use genderlens::classifier::model::CLASSES;
 use std::ops::RangeInclusive;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -21,8 +21,8 @@ use crate::measure::temperature::{calibrate_weights, print_summary, CalibrationR
 use crate::model_file::{save_compact, write_atomically, write_framing, EpochRecord, STORED_AS};
 use anyhow::Result;
 use candle_core::Tensor;
+use genderlens::classifier::model::{AGE_HEAD, INPUT_SIZE};
 use genderlens::classifier::Output;
-use genderlens::model::{AGE_HEAD, INPUT_SIZE};
 use genderlens::Classifier;
 use serde::Serialize;
 use std::collections::HashMap;

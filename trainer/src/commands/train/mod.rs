@@ -29,7 +29,7 @@ use candle_nn::{VarBuilder, VarMap};
 use checkpoint::{
     read_checkpoint, restore, resumed_settings, save_checkpoint, Progress, WallClock,
 };
-use genderlens::model::{GenderNet, INPUT_SIZE};
+use genderlens::classifier::model::{GenderNet, INPUT_SIZE};
 use indicatif::{ProgressBar, ProgressStyle};
 use sources::{load_sources, Source};
 use std::time::Instant;

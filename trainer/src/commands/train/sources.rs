@@ -9,7 +9,7 @@ use crate::data::exclusions::without_excluded;
 use crate::data::folders::{limited, FaceCache, FileList};
 use crate::measure::groups::age_and_race;
 use anyhow::{bail, Context, Result};
-use genderlens::crop;
+use genderlens::classifier::crop;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::HashSet;

@@ -4,15 +4,14 @@
 //! convolutions, im2col and the GEMM, the fused norm-ReLU-pool); a test holds the two
 //! networks' logits equal.
 
-use crate::int_conv::IntegerConv;
+use super::preprocess::{normalised, INPUT_SIZE};
 use crate::ops::fused::norm_relu_pool;
 use crate::ops::fused::{affine, inverse_std};
 use crate::ops::gemm::convolve;
-use crate::preprocess::{normalised, INPUT_SIZE};
-use crate::weights::{expand_channel, SCALE_SUFFIX, ZERO_POINT};
+use crate::ops::int_conv::IntegerConv;
+use crate::weights::{floats, floats_of_shape, integer_convolution, tensor};
 use image::RgbImage;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 
 /// Output channels of each stage, unless a model says otherwise (`train --channels`; a stored
 /// model's widths are read from its weights).
@@ -153,78 +152,6 @@ impl InferenceNet {
     }
 }
 
-fn tensor<'a>(file: &'a SafeTensors, name: &str) -> Result<TensorView<'a>, String> {
-    file.tensor(name)
-        .map_err(|_| format!("the weights lack `{name}`"))
-}
-
-/// A stored f16 or f32 tensor as f32 values.
-pub(crate) fn floats(view: &TensorView, name: &str) -> Result<Vec<f32>, String> {
-    let data = view.data();
-    match view.dtype() {
-        Dtype::F32 => Ok(data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()),
-        Dtype::F16 => Ok(data
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect()),
-        other => Err(format!("`{name}` is {other:?}, expected f16 or f32")),
-    }
-}
-
-/// The first value of the optional scalar tensor `name` (settings stored beside the weights:
-/// temperatures, crop scale); `None` when the file has none.
-pub(crate) fn optional_scalar(file: &SafeTensors, name: &str) -> Result<Option<f32>, String> {
-    let Ok(view) = file.tensor(name) else {
-        return Ok(None);
-    };
-    let value = floats(&view, name)?
-        .first()
-        .copied()
-        .ok_or_else(|| format!("`{name}` is empty"))?;
-    Ok(Some(value))
-}
-
-/// The f32 values of tensor `name`, which must have exactly `shape`; an 8-bit tensor is
-/// expanded with the per-channel scales stored beside it (`crate::quantize`).
-pub(crate) fn floats_of_shape(
-    file: &SafeTensors,
-    name: &str,
-    shape: &[usize],
-) -> Result<Vec<f32>, String> {
-    let view = tensor(file, name)?;
-    if view.shape() != shape {
-        return Err(shape_mismatch(name, view.shape(), shape));
-    }
-    if view.dtype() != Dtype::U8 {
-        return floats(&view, name);
-    }
-    let scales = scales_of(file, name, shape[0])?;
-    let levels = view.data();
-    let mut weight = Vec::with_capacity(levels.len());
-    for (channel, scale) in levels.chunks_exact(levels.len() / shape[0]).zip(scales) {
-        expand_channel(channel, scale, &mut weight);
-    }
-    Ok(weight)
-}
-
-/// The per-channel scales of the 8-bit tensor `name` with `channels` output channels.
-fn scales_of(file: &SafeTensors, name: &str, channels: usize) -> Result<Vec<f32>, String> {
-    let scale_name = format!("{name}{SCALE_SUFFIX}");
-    if file.tensor(&scale_name).is_err() {
-        return Err(format!(
-            "tensor `{name}` is 8-bit but `{scale_name}` is missing"
-        ));
-    }
-    floats_of_shape(file, &scale_name, &[channels])
-}
-
-fn shape_mismatch(name: &str, stored: &[usize], needed: &[usize]) -> String {
-    format!("tensor `{name}`: shape mismatch, stored {stored:?}, the network needs {needed:?}")
-}
-
 /// A stage's convolution: in integers when stored in 8 bits (with its per-channel scales
 /// beside it), else in f32.
 fn convolution(file: &SafeTensors, name: &str, in_channels: usize) -> Result<Convolution, String> {
@@ -238,60 +165,21 @@ fn convolution(file: &SafeTensors, name: &str, in_channels: usize) -> Result<Con
     })
 }
 
-/// The weight `name` of a `side`×`side` convolution as an integer convolution when it is
-/// stored in 8 bits, `None` when it is stored as floats. Its shape must be (out,
-/// `in_channels`, 3, 3), or for a 1×1 convolution the matrix (out, `in_channels`).
-pub(crate) fn integer_convolution(
-    file: &SafeTensors,
-    name: &str,
-    in_channels: usize,
-    side: usize,
-) -> Result<Option<IntegerConv>, String> {
-    let view = tensor(file, name)?;
-    let shape = view.shape();
-    let kernel: &[usize] = if side == 1 { &[] } else { &[side, side] };
-    if shape.len() != 2 + kernel.len()
-        || shape[1] != in_channels
-        || shape[2..] != *kernel
-        || shape[0] == 0
-    {
-        let needed: Vec<String> = ["out".to_string(), in_channels.to_string()]
-            .into_iter()
-            .chain(kernel.iter().map(usize::to_string))
-            .collect();
-        return Err(format!(
-            "tensor `{name}`: shape mismatch, stored {shape:?}, the network needs [{}]",
-            needed.join(", ")
-        ));
-    }
-    if view.dtype() != Dtype::U8 {
-        return Ok(None);
-    }
-    let scales = scales_of(file, name, shape[0])?;
-    let levels: Vec<i8> = view
-        .data()
-        .iter()
-        .map(|&v| (i16::from(v) - ZERO_POINT as i16) as i8)
-        .collect();
-    IntegerConv::new(&levels, scales, in_channels, side)
-        .map(Some)
-        .map_err(|e| format!("`{name}`: {e}"))
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::model::load_from_safetensors;
-    use crate::preprocess::{faces_to_tensor, resize_to_input};
+    use crate::classifier::model::load_from_safetensors;
+    use crate::classifier::preprocess::{faces_to_tensor, resize_to_input};
     use candle_core::Device;
+    use safetensors::tensor::TensorView;
 
-    static WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensors");
+    static WEIGHTS: &[u8] = include_bytes!("../../models/genderlens.safetensors");
 
     /// Network-sized faces: the fixtures' portraits, and noise.
     fn faces() -> Vec<RgbImage> {
         let mut faces: Vec<RgbImage> = [
-            &include_bytes!("../tests/fixtures/faces/collins.jpg")[..],
-            include_bytes!("../tests/fixtures/faces/einstein.jpg"),
+            &include_bytes!("../../tests/fixtures/faces/collins.jpg")[..],
+            include_bytes!("../../tests/fixtures/faces/einstein.jpg"),
         ]
         .iter()
         .map(|bytes| resize_to_input(&image::load_from_memory(bytes).unwrap().to_rgb8()))
@@ -396,27 +284,6 @@ mod tests {
         assert!(
             error.starts_with("tensor `stage0.conv.weight`: shape mismatch, stored [2, 192]"),
             "{error}"
-        );
-    }
-
-    #[test]
-    fn eight_bit_tensors_are_expanded_with_their_channel_scales() {
-        use safetensors::tensor::TensorView;
-        let levels = [128u8, 129, 255, 128, 1, 130];
-        let scales: Vec<u8> = [0.5f32, 2.0].iter().flat_map(|s| s.to_le_bytes()).collect();
-        let q = TensorView::new(Dtype::U8, vec![2, 3], &levels).unwrap();
-        let scale = TensorView::new(Dtype::F32, vec![2], &scales).unwrap();
-        let bytes = safetensors::serialize([("w", q.clone()), ("w.scale", scale)], None).unwrap();
-        let file = SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(
-            floats_of_shape(&file, "w", &[2, 3]).unwrap(),
-            [0.0, 0.5, 63.5, 0.0, -254.0, 4.0]
-        );
-        let bytes = safetensors::serialize([("w", q)], None).unwrap();
-        let file = SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(
-            floats_of_shape(&file, "w", &[2, 3]).unwrap_err(),
-            "tensor `w` is 8-bit but `w.scale` is missing"
         );
     }
 }

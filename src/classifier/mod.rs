@@ -1,16 +1,32 @@
-//! The trained CNN behind a small API: face crops in, calibrated probabilities out.
+//! The classifier: the trained CNN behind a small API, face crops in, calibrated
+//! probabilities out; and its parts — the crop from a detector box (`crop`), the network's
+//! input (`preprocess`), its inference pass (`inference`) and, for the trainer, its
+//! definition in candle (`model`; `block_net` and its `blocks`: the efficient network of
+//! inverted-residual blocks being measured as its successor), and the logits' calibration
+//! (`calibration`, `temperature`).
 
-use crate::calibration;
-use crate::crop::Framing;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod block_net;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod blocks;
+pub mod calibration;
+pub mod crop;
+pub mod inference;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod model;
+pub mod preprocess;
+pub mod temperature;
+
 use crate::error::{Error, Result};
-use crate::inference::InferenceNet;
-use crate::temperature::Temperatures;
 use crate::weights::check_layout;
+use crop::Framing;
 use image::RgbImage;
+use inference::InferenceNet;
 use safetensors::SafeTensors;
+use temperature::Temperatures;
 
 #[cfg(embedded_model)]
-static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../models/genderlens.safetensors");
+static EMBEDDED_WEIGHTS: &[u8] = include_bytes!("../../models/genderlens.safetensors");
 
 pub struct Classifier {
     net: InferenceNet,

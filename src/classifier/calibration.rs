@@ -6,7 +6,7 @@
 //! rescales the logit difference; this one function turns logits into the probability
 //! everyone sees (CLI, JSON, browser).
 
-use crate::inference::CLASSES;
+use super::inference::CLASSES;
 use serde::Serialize;
 
 /// Below this calibrated probability for the more likely class the label is "uncertain".

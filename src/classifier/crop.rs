@@ -7,9 +7,10 @@
 //! learned them; a model may ask for more of the head around them ([`CropScale`]), and for
 //! faces turned upright on the detector's five points ([`Framing::aligned`]).
 
+use super::preprocess::{resize_to_input, INPUT_SIZE};
 use crate::detect::FaceBox;
-use crate::inference::optional_scalar;
-use crate::preprocess::{resize_to_input, triangle_resize, INPUT_SIZE};
+use crate::resize::triangle_resize;
+use crate::weights::optional_scalar;
 use image::RgbImage;
 use safetensors::SafeTensors;
 

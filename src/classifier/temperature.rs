@@ -7,7 +7,7 @@
 //! of the network's own features (no second network), fitted by the trainer on photos whose
 //! file names give the age.
 
-use crate::inference::{floats_of_shape, optional_scalar};
+use crate::weights::{floats_of_shape, optional_scalar};
 use safetensors::SafeTensors;
 
 /// The temperature of every face (of adults' faces when the model has an age probe).

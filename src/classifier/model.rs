@@ -1,5 +1,5 @@
 //! The classifier network as the trainer builds and trains it (candle; native only). The
-//! CLI and the browser run the trained weights through [`crate::inference`].
+//! CLI and the browser run the trained weights through [`super::inference`].
 //!
 //! A small VGG-style CNN: four stages of 3×3 conv → batch norm → ReLU → 2×2 max-pool,
 //! global average pooling and one linear layer to two logits (female, male). In training it
@@ -14,8 +14,8 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 use std::collections::HashMap;
 
-pub use crate::inference::{CLASSES, STAGE_CHANNELS};
-pub use crate::preprocess::INPUT_SIZE;
+pub use super::inference::{CLASSES, STAGE_CHANNELS};
+pub use super::preprocess::INPUT_SIZE;
 
 /// The name prefix of the age head's weights (training only).
 pub const AGE_HEAD: &str = "age_head";
@@ -24,7 +24,7 @@ pub const AGE_HEAD: &str = "age_head";
 const BN_MOMENTUM: f32 = 0.1;
 
 /// conv 3×3 → batch norm → ReLU → max-pool 2×2.
-struct ConvBnRelu {
+pub(super) struct ConvBnRelu {
     weight: Tensor,
     gamma: Tensor,
     beta: Tensor,
@@ -33,7 +33,7 @@ struct ConvBnRelu {
 }
 
 impl ConvBnRelu {
-    fn new(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(in_channels: usize, out_channels: usize, vb: VarBuilder) -> Result<Self> {
         // He initialisation for a ReLU network.
         let stdev = (2.0 / (in_channels * 9) as f64).sqrt();
         let init = candle_nn::Init::Randn { mean: 0., stdev };
@@ -56,7 +56,7 @@ impl ConvBnRelu {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub(super) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let y = conv3x3(x, &self.weight)?;
         let (mean, var) = if train {
             let (mean, var) = channel_stats(&y)?;
@@ -97,7 +97,7 @@ impl ConvBnRelu {
 }
 
 /// The gender classifier. Input: (batch, 3, INPUT_SIZE, INPUT_SIZE) normalised with
-/// [`crate::preprocess`]; output: (batch, 2) logits in [`CLASSES`] order.
+/// [`super::preprocess`]; output: (batch, 2) logits in [`CLASSES`] order.
 pub struct GenderNet {
     stages: Vec<ConvBnRelu>,
     dropout: f32,
@@ -171,7 +171,7 @@ impl GenderNet {
     }
 
     /// Raw (uncalibrated) logits, one `[female, male]` pair per row of the batch; see
-    /// [`crate::calibration`] for the probabilities.
+    /// [`super::calibration`] for the probabilities.
     pub fn logits(&self, x: &Tensor) -> Result<Vec<[f32; 2]>> {
         let rows = self.forward_t(x, false)?.to_vec2::<f32>()?;
         Ok(rows.into_iter().map(|r| [r[0], r[1]]).collect())
