@@ -1,5 +1,6 @@
 //! `genderlens bench-train`: training throughput (images/s of a full step: forward, loss,
-//! backward, AdamW update) on random data, for our network and for the original Keras
+//! backward, AdamW update) on random data, for our network, the efficient candidate that
+//! may succeed it, and for the original Keras
 //! architecture (100×100 input, conv 16-32-64-128-256 each followed by 2×2 max-pooling,
 //! dense 128, 2 outputs) built once on our kernels and once on candle's own conv2d and
 //! max-pool, so the gain of `src/ops.rs` is measured, not claimed.
@@ -9,6 +10,7 @@ use crate::training::step::trainable;
 use anyhow::Result;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{linear, Linear, VarBuilder, VarMap};
+use genderlens::classifier::block_net::{BlockNet, BlockNetShape};
 use genderlens::ops::conv::conv3x3;
 use genderlens::ops::pool::max_pool2x2;
 use serde::Serialize;
@@ -157,6 +159,23 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
         64,
         steps,
         |x| Ok(net.forward_t(x, true)?),
+        &varmap,
+    )?);
+
+    // The efficient network being measured as its successor (src/classifier/block_net.rs).
+    let varmap = VarMap::new();
+    let shape = BlockNetShape::default();
+    let input = shape.input;
+    let candidate = BlockNet::new(
+        shape,
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    results.push(measure(
+        "block net (candidate, our kernels)",
+        input,
+        64,
+        steps,
+        |x| Ok(candidate.forward_t(x, true)?),
         &varmap,
     )?);
 
