@@ -4,7 +4,7 @@
 //! widths, depths, expansions, input size — is one value, [`BlockNetShape`], so that each
 //! member's cost is known before it trains.
 
-use super::blocks::{pointwise, relu6, BlockShape, ChannelNorm, InvertedResidual};
+use super::blocks::{pointwise, BlockShape, ChannelNorm, InvertedResidual, Then};
 use super::inference::CLASSES;
 use super::model::ConvBnRelu;
 use candle_core::{Module, Result, Tensor, D};
@@ -126,7 +126,7 @@ impl BlockNet {
             stem: ConvBnRelu::new(3, shape.stem, vb.pp("stem"))?,
             blocks,
             widen: vb.get_with_hints((shape.widened, last), "widen.weight", he(last))?,
-            widen_norm: ChannelNorm::new(shape.widened, vb.pp("widen.bn"))?,
+            widen_norm: ChannelNorm::new(shape.widened, Then::Relu6, vb.pp("widen.bn"))?,
             head: linear(shape.widened, CLASSES.len(), vb.pp("head"))?,
             dropout: 0.2,
             shape,
@@ -146,11 +146,9 @@ impl BlockNet {
         for block in &self.blocks {
             y = block.forward_t(&y, train)?;
         }
-        let widened = relu6(
-            &self
-                .widen_norm
-                .forward_t(&pointwise(&y, &self.widen)?, train)?,
-        )?;
+        let widened = self
+            .widen_norm
+            .forward_t(&pointwise(&y, &self.widen)?, train)?;
         let (_, batch, h, w) = widened.dims4()?;
         let pooled = widened
             .reshape((self.shape.widened, batch, h * w))?

@@ -6,57 +6,76 @@
 //! kernel has stride 1).
 
 use crate::ops::dwconv::depthwise3x3;
+use crate::ops::fused::inverse_std;
+use crate::ops::norm::{channel_stats, BatchNormClamp, NormStatistics};
 use crate::ops::pool::max_pool2x2;
 use candle_core::{Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-/// Added to the variance before its square root, as in PyTorch's default.
-const NORM_EPS: f64 = 1e-5;
 /// Momentum of the running statistics, as in PyTorch's default.
 const NORM_MOMENTUM: f64 = 0.1;
 
-/// Batch norm over the channels of a channel-major tensor, of candle's own operations.
+/// What a [`ChannelNorm`]'s output goes through.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Then {
+    Relu6,
+    Nothing,
+}
+
+/// Batch norm over the channels of a channel-major tensor, with ReLU6 or nothing after it:
+/// one graph node ([`BatchNormClamp`]).
 pub(super) struct ChannelNorm {
     gamma: Tensor,
     beta: Tensor,
     running_mean: Tensor,
     running_var: Tensor,
+    then: Then,
 }
 
 impl ChannelNorm {
-    pub(super) fn new(channels: usize, vb: VarBuilder) -> Result<Self> {
+    pub(super) fn new(channels: usize, then: Then, vb: VarBuilder) -> Result<Self> {
         let get = |name: &str, value: f64| vb.get_with_hints(channels, name, Init::Const(value));
         Ok(Self {
             gamma: get("weight", 1.)?,
             beta: get("bias", 0.)?,
             running_mean: get("running_mean", 0.)?,
             running_var: get("running_var", 1.)?,
+            then,
         })
     }
 
     /// `train`: normalised by the batch's statistics, which the running ones then follow.
     pub(super) fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let channels = x.dim(0)?;
-        let flat = x.reshape((channels, ()))?;
-        let column = |t: &Tensor| t.reshape((channels, 1));
-        let (mean, var) = if train {
-            let mean = flat.mean_keepdim(1)?;
-            let var = flat.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
-            let count = flat.dim(1)? as f64;
-            follow(&self.running_mean, &mean.flatten_all()?)?;
+        let x = x.contiguous()?;
+        let inverse = |var: &[f32]| var.iter().map(|&v| inverse_std(v)).collect();
+        let statistics = if train {
+            let (mean, var) = channel_stats(&x)?;
+            let count = x.elem_count() / x.dim(0)?;
+            let unbiased = count as f32 / (count.max(2) - 1) as f32;
+            let device = x.device();
+            follow(&self.running_mean, &Tensor::new(mean.as_slice(), device)?)?;
+            let var_unbiased: Vec<f32> = var.iter().map(|v| v * unbiased).collect();
             follow(
                 &self.running_var,
-                &(var.flatten_all()? * (count / (count - 1.).max(1.)))?,
+                &Tensor::new(var_unbiased.as_slice(), device)?,
             )?;
-            (mean, var)
+            NormStatistics {
+                inv_std: inverse(&var),
+                mean,
+                batch_statistics: true,
+            }
         } else {
-            (column(&self.running_mean)?, column(&self.running_var)?)
+            NormStatistics {
+                mean: self.running_mean.to_vec1()?,
+                inv_std: inverse(&self.running_var.to_vec1()?),
+                batch_statistics: false,
+            }
         };
-        flat.broadcast_sub(&mean)?
-            .broadcast_div(&(var + NORM_EPS)?.sqrt()?)?
-            .broadcast_mul(&column(&self.gamma)?)?
-            .broadcast_add(&column(&self.beta)?)?
-            .reshape(x.shape())
+        let op = match self.then {
+            Then::Relu6 => BatchNormClamp::relu6(statistics),
+            Then::Nothing => BatchNormClamp::linear(statistics),
+        };
+        x.apply_op3(&self.gamma, &self.beta, op)
     }
 }
 
@@ -76,10 +95,6 @@ pub(super) fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     weight
         .matmul(&x.reshape((channels, batch * h * w))?)?
         .reshape((weight.dim(0)?, batch, h, w))
-}
-
-pub(super) fn relu6(x: &Tensor) -> Result<Tensor> {
-    x.clamp(0f32, 6f32)
 }
 
 /// What a block does: its channels in and out, how many times wider its middle is, and
@@ -137,7 +152,10 @@ impl InvertedResidual {
                 "expand.weight",
                 init(shape.in_channels),
             )?;
-            Some((weight, ChannelNorm::new(hidden, vb.pp("expand.bn"))?))
+            Some((
+                weight,
+                ChannelNorm::new(hidden, Then::Relu6, vb.pp("expand.bn"))?,
+            ))
         } else {
             None
         };
@@ -145,13 +163,13 @@ impl InvertedResidual {
             shape,
             expand,
             depthwise: vb.get_with_hints((hidden, 1, 3, 3), "depthwise.weight", init(9))?,
-            depthwise_norm: ChannelNorm::new(hidden, vb.pp("depthwise.bn"))?,
+            depthwise_norm: ChannelNorm::new(hidden, Then::Relu6, vb.pp("depthwise.bn"))?,
             project: vb.get_with_hints(
                 (shape.out_channels, hidden),
                 "project.weight",
                 init(hidden),
             )?,
-            project_norm: ChannelNorm::new(shape.out_channels, vb.pp("project.bn"))?,
+            project_norm: ChannelNorm::new(shape.out_channels, Then::Nothing, vb.pp("project.bn"))?,
         })
     }
 
@@ -163,13 +181,11 @@ impl InvertedResidual {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut y = x.clone();
         if let Some((weight, norm)) = &self.expand {
-            y = relu6(&norm.forward_t(&pointwise(&y, weight)?, train)?)?;
+            y = norm.forward_t(&pointwise(&y, weight)?, train)?;
         }
-        y = relu6(
-            &self
-                .depthwise_norm
-                .forward_t(&depthwise3x3(&y, &self.depthwise)?, train)?,
-        )?;
+        y = self
+            .depthwise_norm
+            .forward_t(&depthwise3x3(&y, &self.depthwise)?, train)?;
         if self.shape.halves {
             y = max_pool2x2(&y)?;
         }
@@ -204,7 +220,7 @@ mod tests {
                 .mean_keepdim(2)?
                 .mean_keepdim(3)?;
             centred
-                .broadcast_div(&(var + NORM_EPS)?.sqrt()?)?
+                .broadcast_div(&(var + 1e-5)?.sqrt()?)?
                 .broadcast_mul(&column(&n.gamma)?)?
                 .broadcast_add(&column(&n.beta)?)
         };

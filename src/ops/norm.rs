@@ -1,5 +1,6 @@
-//! Batch normalisation: per-channel statistics, and batch norm + ReLU + 2×2 max-pool fused
-//! into one graph node whose backward pass recomputes what it needs.
+//! Batch normalisation: per-channel statistics; batch norm + a clamp (ReLU, ReLU6 or none)
+//! as one graph node; and batch norm + ReLU + 2×2 max-pool fused into one node whose
+//! backward pass recomputes what it needs.
 
 use super::chunks::{map_chunks, zip_chunks};
 use super::fused::{affine, norm_relu_pool, PoolWinners};
@@ -99,6 +100,139 @@ impl NormStatistics {
     }
 }
 
+/// Batch norm (with the given statistics) + affine, clamped to [`low`, `high`] — ReLU is
+/// [0, ∞), ReLU6 [0, 6], no activation (−∞, ∞) — as one graph node: one pass forward and
+/// one backward instead of a dozen full-size temporaries through generic ops. Arguments:
+/// x (c, batch, h, w) channel-major, gamma (c), beta (c).
+pub struct BatchNormClamp {
+    pub statistics: NormStatistics,
+    pub low: f32,
+    pub high: f32,
+}
+
+impl BatchNormClamp {
+    /// The reference of [`BatchNormReluPool`] in tests.
+    #[cfg(test)]
+    pub fn relu(statistics: NormStatistics) -> Self {
+        Self {
+            statistics,
+            low: 0.0,
+            high: f32::INFINITY,
+        }
+    }
+
+    pub fn relu6(statistics: NormStatistics) -> Self {
+        Self {
+            statistics,
+            low: 0.0,
+            high: 6.0,
+        }
+    }
+
+    pub fn linear(statistics: NormStatistics) -> Self {
+        Self {
+            statistics,
+            low: f32::NEG_INFINITY,
+            high: f32::INFINITY,
+        }
+    }
+}
+
+impl CustomOp3 for BatchNormClamp {
+    fn name(&self) -> &'static str {
+        "batchnorm-clamp"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let channels = l1.shape().dims()[0];
+        let (x, gamma, beta) = (
+            contiguous_f32(s1, l1)?,
+            contiguous_f32(s2, l2)?,
+            contiguous_f32(s3, l3)?,
+        );
+        let mut out = vec![0f32; x.len()];
+        let per_channel = x.len() / channels;
+        zip_chunks(&mut out, per_channel, x, per_channel, |out, x, c| {
+            let (scale, shift) = self.statistics.affine(c, gamma[c], beta[c]);
+            out.iter_mut()
+                .zip(x)
+                .for_each(|(o, &v)| *o = (v * scale + shift).max(self.low).min(self.high));
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let channels = x.dim(0)?;
+        let plane = x.elem_count() / channels;
+        let gamma = gamma.to_vec1::<f32>()?;
+        // Per channel: the upstream gradient through the clamp, then through the batch norm.
+        let mut grad_x = vec![0f32; x.elem_count()];
+        let sums: Vec<(f32, f32)> = with_f32(res, |y| {
+            with_f32(grad_res, |g| {
+                with_f32(x, |xs| {
+                    zip_chunks(&mut grad_x, plane, xs, plane, |gx, xc, c| {
+                        let range = c * plane..(c + 1) * plane;
+                        let (yc, gc) = (&y[range.clone()], &g[range]);
+                        for ((o, &yv), &gv) in gx.iter_mut().zip(yc).zip(gc) {
+                            *o = if yv > self.low && yv < self.high {
+                                gv
+                            } else {
+                                0.0
+                            };
+                        }
+                        input_gradient(&self.statistics, gx, xc, c, gamma[c])
+                    })
+                })
+            })
+        })???;
+        norm_gradients(x, grad_x, sums)
+    }
+}
+
+/// Turns `g`, the gradient at channel `c`'s batch-norm output, into the gradient at its
+/// input `x`, in place; returns (Σg, Σg·x̂), the gradients of β and γ. With batch
+/// statistics: dx = γ/σ · (g − mean(g) − x̂·mean(g·x̂)).
+fn input_gradient(
+    statistics: &NormStatistics,
+    g: &mut [f32],
+    x: &[f32],
+    c: usize,
+    gamma: f32,
+) -> (f32, f32) {
+    let (mean, inv_std) = (statistics.mean[c], statistics.inv_std[c]);
+    let sg: f32 = g.iter().sum();
+    let sgx: f32 = g
+        .iter()
+        .zip(x)
+        .map(|(&gv, &xv)| gv * (xv - mean) * inv_std)
+        .sum();
+    let k = gamma * inv_std;
+    if statistics.batch_statistics {
+        let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
+        for (o, &xv) in g.iter_mut().zip(x) {
+            *o = k * (*o - mb - (xv - mean) * inv_std * mg);
+        }
+    } else {
+        g.iter_mut().for_each(|o| *o *= k);
+    }
+    (sg, sgx)
+}
+
 /// The gradients of a batch-norm op's (x, γ, β) from the input gradient and each channel's
 /// (Σg, Σg·x̂), as [`NormStatistics::pooled_input_gradient`] returns them.
 pub(crate) type NormGradients = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
@@ -123,7 +257,7 @@ pub(crate) fn norm_gradients(
 /// only the pooled quarter, and the backward pass recomputes each window's values from the
 /// input to route its gradient. Unfused, those activations are a graph node of their own,
 /// for which candle's backprop fills and adds a full-size gradient, and the pooling backward
-/// another. Arguments as [`BatchNormRelu`]; result (c, batch, h/2, w/2).
+/// another. Arguments as [`BatchNormClamp`]; result (c, batch, h/2, w/2).
 pub struct BatchNormReluPool {
     pub statistics: NormStatistics,
 }
@@ -189,7 +323,7 @@ impl CustomOp3 for BatchNormReluPool {
 mod tests {
     use super::*;
     use crate::ops::pool::max_pool2x2;
-    use crate::ops::reference::{assert_same_gradients, max_diff, BatchNormRelu};
+    use crate::ops::reference::{assert_same_gradients, max_diff};
     use candle_core::{Device, Var};
 
     #[test]
@@ -202,13 +336,11 @@ mod tests {
         let x_cm = x.transpose(0, 1)?.contiguous()?;
         let (mean, var) = channel_stats(&x_cm)?;
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5).sqrt()).collect();
-        let op = BatchNormRelu {
-            statistics: NormStatistics {
-                mean,
-                inv_std,
-                batch_statistics: true,
-            },
-        };
+        let op = BatchNormClamp::relu(NormStatistics {
+            mean,
+            inv_std,
+            batch_statistics: true,
+        });
         let ours = x_cm.apply_op3(&gamma, &beta, op)?.transpose(0, 1)?;
         // Reference: training-mode batch norm written with differentiable candle ops.
         let bshape = (1, 3, 1, 1);
@@ -251,7 +383,7 @@ mod tests {
                 },
             )?;
             let separate =
-                max_pool2x2(&x.apply_op3(&gamma, &beta, BatchNormRelu { statistics })?)?;
+                max_pool2x2(&x.apply_op3(&gamma, &beta, BatchNormClamp::relu(statistics))?)?;
             assert_eq!(max_diff(&fused, &separate), 0.0);
             assert_same_gradients(fused, separate, &target, &[&x, &gamma, &beta], 1e-5)?;
         }
