@@ -215,12 +215,23 @@ fn input_gradient(
     gamma: f32,
 ) -> (f32, f32) {
     let (mean, inv_std) = (statistics.mean[c], statistics.inv_std[c]);
-    let sg: f32 = g.iter().sum();
-    let sgx: f32 = g
-        .iter()
-        .zip(x)
-        .map(|(&gv, &xv)| gv * (xv - mean) * inv_std)
-        .sum();
+    // In LANES independent partial sums, as the statistics (one chain of additions was 8 %
+    // of the efficient network's training step).
+    let (mut sums, mut sums_x) = ([0f32; LANES], [0f32; LANES]);
+    let (g_lanes, x_lanes) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let rest = g_lanes.remainder().iter().zip(x_lanes.remainder());
+    for (gv, xv) in g_lanes.zip(x_lanes) {
+        for k in 0..LANES {
+            sums[k] += gv[k];
+            sums_x[k] += gv[k] * (xv[k] - mean);
+        }
+    }
+    for (k, (&gv, &xv)) in rest.enumerate() {
+        sums[k] += gv;
+        sums_x[k] += gv * (xv - mean);
+    }
+    let sg: f32 = sums.iter().sum();
+    let sgx = sums_x.iter().sum::<f32>() * inv_std;
     let k = gamma * inv_std;
     if statistics.batch_statistics {
         let (mb, mg) = (sg / g.len() as f32, sgx / g.len() as f32);
