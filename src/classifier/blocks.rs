@@ -5,15 +5,13 @@
 //! A block that halves the size max-pools after its depthwise convolution (the depthwise
 //! kernel has stride 1).
 
+use super::model::follow_batch;
 use crate::ops::dwconv::depthwise3x3;
 use crate::ops::fused::inverse_std;
 use crate::ops::norm::{channel_stats, BatchNormClamp, NormStatistics};
 use crate::ops::pool::max_pool2x2;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
-
-/// Momentum of the running statistics, as in PyTorch's default.
-const NORM_MOMENTUM: f64 = 0.1;
 
 /// What a [`ChannelNorm`]'s output goes through.
 #[derive(Clone, Copy, Debug)]
@@ -51,14 +49,7 @@ impl ChannelNorm {
         let statistics = if train {
             let (mean, var) = channel_stats(&x)?;
             let count = x.elem_count() / x.dim(0)?;
-            let unbiased = count as f32 / (count.max(2) - 1) as f32;
-            let device = x.device();
-            follow(&self.running_mean, &Tensor::new(mean.as_slice(), device)?)?;
-            let var_unbiased: Vec<f32> = var.iter().map(|v| v * unbiased).collect();
-            follow(
-                &self.running_var,
-                &Tensor::new(var_unbiased.as_slice(), device)?,
-            )?;
+            follow_batch([&self.running_mean, &self.running_var], &mean, &var, count)?;
             NormStatistics {
                 inv_std: inverse(&var),
                 mean,
@@ -77,16 +68,6 @@ impl ChannelNorm {
         };
         x.apply_op3(&self.gamma, &self.beta, op)
     }
-}
-
-/// Moves a running statistic a step towards this batch's; loaded weights (plain tensors, not
-/// variables) stay as they are.
-fn follow(running: &Tensor, batch: &Tensor) -> Result<()> {
-    if !running.is_variable() {
-        return Ok(());
-    }
-    let updated = ((running.detach() * (1. - NORM_MOMENTUM))? + (batch.detach() * NORM_MOMENTUM)?)?;
-    Var::from_tensor(running)?.set(&updated)
 }
 
 /// A 1×1 convolution of channel-major `x` (in, batch, h, w) by `weight` (out, in).
@@ -203,7 +184,7 @@ impl InvertedResidual {
 mod tests {
     use super::*;
     use crate::ops::reference::{assert_same_relative_gradients, max_diff};
-    use candle_core::{DType, Device, D};
+    use candle_core::{DType, Device, Var, D};
     use candle_nn::VarMap;
 
     /// The block in candle's own layout and operations: (batch, c, h, w), 1×1 and grouped

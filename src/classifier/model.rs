@@ -21,7 +21,7 @@ pub use super::preprocess::INPUT_SIZE;
 pub const AGE_HEAD: &str = "age_head";
 
 /// Momentum of the running statistics, as in PyTorch's default.
-const BN_MOMENTUM: f32 = 0.1;
+const BN_MOMENTUM: f64 = 0.1;
 
 /// conv 3×3 → batch norm → ReLU → max-pool 2×2.
 pub(super) struct ConvBnRelu {
@@ -77,23 +77,30 @@ impl ConvBnRelu {
     }
 
     fn update_running_stats(&self, mean: &[f32], var: &[f32], count: usize) -> Result<()> {
-        // Only variables (training) are updated; loaded weights are plain tensors.
-        if !self.running_mean.is_variable() {
-            return Ok(());
-        }
-        let unbiased = count as f32 / (count.max(2) - 1) as f32;
-        let blend = |running: &Tensor, batch: Vec<f32>| -> Result<()> {
-            let batch = Tensor::from_vec(batch, running.dims1()?, running.device())?;
-            let updated =
-                ((running.detach() * (1.0 - BN_MOMENTUM) as f64)? + (batch * BN_MOMENTUM as f64)?)?;
-            candle_core::Var::from_tensor(running)?.set(&updated)
-        };
-        blend(&self.running_mean, mean.to_vec())?;
-        blend(
-            &self.running_var,
-            var.iter().map(|v| v * unbiased).collect(),
-        )
+        follow_batch([&self.running_mean, &self.running_var], mean, var, count)
     }
+}
+
+/// Moves a batch norm's running mean and variance a step towards this batch's `mean` and
+/// (biased, over `count` values) `var`, as PyTorch does; loaded weights (plain tensors, not
+/// variables) stay as they are.
+pub(super) fn follow_batch(
+    [running_mean, running_var]: [&Tensor; 2],
+    mean: &[f32],
+    var: &[f32],
+    count: usize,
+) -> Result<()> {
+    if !running_mean.is_variable() {
+        return Ok(());
+    }
+    let unbiased = count as f32 / (count.max(2) - 1) as f32;
+    let var: Vec<f32> = var.iter().map(|v| v * unbiased).collect();
+    for (running, batch) in [(running_mean, mean), (running_var, var.as_slice())] {
+        let batch = Tensor::new(batch, running.device())?;
+        let updated = ((running.detach() * (1. - BN_MOMENTUM))? + (batch * BN_MOMENTUM)?)?;
+        candle_core::Var::from_tensor(running)?.set(&updated)?;
+    }
+    Ok(())
 }
 
 /// The gender classifier. Input: (batch, 3, INPUT_SIZE, INPUT_SIZE) normalised with

@@ -3,14 +3,14 @@
 // loading, empty, a result, an error card, many photos under way and after, the camera
 // (Chromium only: the one engine here with a fake capture device) — with no serious or
 // critical violation allowed; and the keyboard path from a face's box to its list entry.
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeY4m } from './y4m.mjs';
 import { fixture } from './harness.mjs';
-import { ENGINES, inEngine, open } from './engines.mjs';
+import { inEveryEngine, open } from './engines.mjs';
 import { audit, cardsShown, drop, isReady, openPage, pageServer } from './visitor.mjs';
 
 const PORTRAITS = ['collins', 'einstein', 'planck'].map((n) => `/__fixtures/faces/${n}.jpg`);
@@ -21,12 +21,6 @@ before(async () => {
 });
 
 after(() => site?.close());
-
-function inEveryEngine(title, body, { only = ENGINES, why = '' } = {}) {
-  for (const engine of ENGINES) {
-    test(`${engine}: ${title}`, (t) => (only.includes(engine) ? inEngine(engine, t, (browser) => body(browser, t)) : t.skip(why)));
-  }
-}
 
 inEveryEngine('no serious or critical accessibility violation while loading, empty, with a result and an error', async (browser) => {
   // Loading: the model's download held back until the audit is done.

@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { test } from 'node:test';
 import { firefox } from 'playwright-core';
 import { launch } from './harness.mjs';
 
@@ -41,6 +42,17 @@ export async function inEngine(engine, t, f, options = {}) {
     await f(browser);
   } finally {
     await browser.close();
+  }
+}
+
+/** One node test per engine, titled `ENGINE: title`: `body(browser, t)` on a fresh page of
+ *  it. `only`: the engines that can run it; the others skip, giving `why`. `args`: as for
+ *  `open`. */
+export function inEveryEngine(title, body, { only = ENGINES, why = '', args } = {}) {
+  for (const engine of ENGINES) {
+    test(`${engine}: ${title}`, (t) => (only.includes(engine)
+      ? inEngine(engine, t, (browser) => body(browser, t), { args })
+      : t.skip(why)));
   }
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { makeY4m } from './y4m.mjs';
 import { COLORS } from '../../www/marks.js';
 import { fixture, memoryOf, root, www } from './harness.mjs';
-import { ENGINES, inEngine, open } from './engines.mjs';
+import { inEveryEngine, open } from './engines.mjs';
 import { assertSameOrigin, cardCount, cardsShown, choose, downloaded, drop, dropBytes, faceList, isReady, openPage, pageServer } from './visitor.mjs';
 
 const solvay = fixture('solvay-1927.jpg');
@@ -30,16 +30,6 @@ after(async () => {
   await site?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-/** One test per engine: `body(browser, t)` on a fresh page of it. `only`: the engines that
- *  can run it, `why` the others' reason, reported as a skip. */
-function inEveryEngine(title, body, { only = ENGINES, why = '', args } = {}) {
-  for (const engine of ENGINES) {
-    test(`${engine}: ${title}`, (t) => (only.includes(engine)
-      ? inEngine(engine, t, (browser) => body(browser, t), { args })
-      : t.skip(why)));
-  }
-}
 
 /** Waits until the newest card lists a face. */
 const firstFaceListed = (browser, ms = 60_000) =>
